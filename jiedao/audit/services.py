@@ -1,0 +1,112 @@
+"""log_action: the one way to record a write or a sensitive read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from jiedao.audit.context import current_origin
+from jiedao.audit.models import GENESIS_HASH, AuditEntry, AuditHead
+from jiedao.core.scopes import unscoped
+
+
+def snapshot(obj: models.Model | None, exclude: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """A JSON-safe picture of a model instance for before/after."""
+    if obj is None:
+        return None
+    data = model_to_dict(obj, exclude=list(exclude))
+    data["territory_code"] = getattr(obj, "territory_code", None)
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder, default=str))
+
+
+def log_action(
+    actor: Any,
+    action: str,
+    obj: models.Model | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    note: str = "",
+    territory_code: str | None = None,
+    kind: str = AuditEntry.Kind.WRITE,
+) -> AuditEntry:
+    """Append one entry to the chain, inside the caller's transaction (atomic with the write)."""
+    source = current_origin()
+    if territory_code is None:
+        territory_code = getattr(obj, "territory_code", None) or getattr(obj, "code", "") or ""
+    with transaction.atomic(), unscoped():
+        head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+        entry = AuditEntry(
+            at=timezone.now(),
+            kind=kind,
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_label=_actor_label(actor),
+            action=action,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+            object_repr=str(obj)[:255] if obj is not None else "",
+            before=before,
+            after=after,
+            note=note,
+            ip=source.ip,
+            user_agent=source.user_agent,
+            request_id=source.request_id,
+            prev_hash=head.last_hash or GENESIS_HASH,
+            territory_code=territory_code,
+        )
+        entry.seq = head.last_seq + 1
+        entry.hash = entry.compute_hash()
+        entry.save(force_insert=True)
+        head.last_seq, head.last_hash = entry.seq, entry.hash
+        head.save(update_fields=["last_seq", "last_hash"])
+    return entry
+
+
+def log_sensitive_read(actor: Any, obj: models.Model, field: str, reason: str) -> AuditEntry:
+    return log_action(
+        actor, f"reveal.{field}", obj, note=reason, kind=AuditEntry.Kind.SENSITIVE_READ
+    )
+
+
+def _actor_label(actor: Any) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    return (getattr(actor, "get_username", lambda: str(actor))() or str(actor))[:150]
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_at: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify_chain(batch_size: int = 2000) -> ChainReport:
+    """Walk the chain in order and report the first entry whose link or content does not hold."""
+    previous_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+    with unscoped():
+        entries = AuditEntry.objects.order_by("seq").iterator(chunk_size=batch_size)
+        for entry in entries:
+            if entry.seq != expected_seq:
+                return ChainReport(checked, expected_seq, f"entry {expected_seq} is missing")
+            if entry.prev_hash != previous_hash:
+                return ChainReport(checked, entry.seq, "its link to the previous entry does not match")
+            if entry.compute_hash() != entry.hash:
+                return ChainReport(checked, entry.seq, "its content does not match its hash")
+            previous_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
+        head = AuditHead.objects.filter(pk=1).first()
+        if head and head.last_seq != checked:
+            return ChainReport(checked, checked + 1, f"entries after {checked} are missing")
+    return ChainReport(checked)

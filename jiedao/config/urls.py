@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from jiedao.core.api import api, register_routers
+
+register_routers()
+
+urlpatterns = [
+    path("", include("jiedao.core.urls")),
+    path("accounts/", include("jiedao.accounts.urls")),
+    path("territory/", include("jiedao.territory.urls")),
+    path("audit/", include("jiedao.audit.urls")),
+    path("api/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

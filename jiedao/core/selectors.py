@@ -1,0 +1,37 @@
+"""The base of every selector: a queryset built under the actor's own scope."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import Q
+
+from jiedao.core.scopes import Scope, active_scope
+
+M = TypeVar("M", bound=models.Model)
+
+
+def scope_of(actor: Any) -> Scope:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return Scope.nothing()
+    return actor.scope
+
+
+def visible(model: type[M], actor: Any) -> models.QuerySet[M]:
+    """All rows of ``model`` the actor's grants cover (and nothing else)."""
+    with active_scope(scope_of(actor)):
+        return model._default_manager.all()
+
+
+def search_q(term: str, *, name: str = "name", code: str | None = "code", initials: str | None = "initials") -> Q:
+    """Name contains, code starts with, or pinyin initials start with the term."""
+    term = term.strip()
+    if not term:
+        return Q()
+    query = Q(**{f"{name}__icontains": term})
+    if code:
+        query |= Q(**{f"{code}__startswith": term})
+    if initials and term.isascii() and term.isalpha():
+        query |= Q(**{f"{initials}__startswith": term.lower()})
+    return query

@@ -1,0 +1,60 @@
+"""What each role sees first, and the navigation of the staff shell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from jiedao.accounts.roles import AUDIT_READERS, Role
+from jiedao.territory import selectors
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
+def navigation(user: Any) -> list[NavItem]:
+    if not user.is_authenticated:
+        return []
+    items = [NavItem(_("Home"), "core:home")]
+    if user.is_staff_member:
+        items += [
+            NavItem(_("Streets"), "territory:street_list"),
+            NavItem(_("Communities"), "territory:community_list"),
+            NavItem(_("Grids"), "territory:grid_list"),
+        ]
+        if not user.has_role(Role.DEPARTMENT_STAFF) or len(user.roles) > 1:
+            items += [
+                NavItem(_("Buildings"), "territory:building_list"),
+                NavItem(_("Organisations"), "territory:organisation_list"),
+            ]
+        items.append(NavItem(_("Departments"), "territory:department_list"))
+    if user.has_role(*AUDIT_READERS):
+        items.append(NavItem(_("Audit trail"), "audit:list"))
+    return items
+
+
+def home_for(user: Any) -> tuple[str, dict[str, Any]]:
+    """The home page template and context for the user's main role."""
+    if not user.is_staff_member:
+        communities = list(selectors.communities(user))
+        return "core/home_resident.html", {"communities": communities}
+    grants = user.active_grants
+    cards = []
+    for grant in grants:
+        node = grant.node
+        if node is None:
+            cards.append({"grant": grant, "figures": None})
+            continue
+        prefix = getattr(node, "scope_prefix", None)
+        cards.append({"grant": grant, "node": node, "figures": selectors.figures(user, prefix) if prefix else None})
+    return "core/home_staff.html", {"cards": cards}

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from jiedao.core import views
+
+app_name = "core"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("home/", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("elder-mode/", views.toggle_elder_mode, name="elder_mode"),
+]

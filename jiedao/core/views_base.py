@@ -1,0 +1,61 @@
+"""Thin list and detail views over selectors: search, pagination, XLSX export, scope by construction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.generic import DetailView, ListView
+
+from jiedao.core.export import xlsx_response
+
+
+class StaffOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
+    def test_func(self) -> bool:
+        return bool(self.request.user.is_staff_member)  # type: ignore[union-attr]
+
+
+class ScopedListView(StaffOnlyMixin, ListView):
+    """``selector(actor, q=..., **filters)`` returns the rows; ``columns`` drives table and export."""
+
+    selector: Callable[..., QuerySet]
+    columns: list[tuple[str, Any]] = []  # (attribute path, heading)
+    filters: tuple[str, ...] = ()
+    paginate_by = 50
+    title: Any = ""
+    export_name = "export"
+
+    def get_queryset(self) -> QuerySet:
+        params = {name: self.request.GET.get(name) or None for name in self.filters}
+        params = {k: int(v) for k, v in params.items() if v and v.isdigit()}
+        return type(self).selector(self.request.user, q=self.request.GET.get("q", ""), **params)
+
+    def get(self, request, *args, **kwargs) -> HttpResponse:
+        if request.GET.get("format") == "xlsx":
+            return xlsx_response(self.export_name, self.columns, self.get_queryset())
+        return super().get(request, *args, **kwargs)
+
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx:  # type: ignore[attr-defined]
+            return ["core/_table.html"]
+        return ["core/list.html"]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(title=self.title, columns=self.columns, q=self.request.GET.get("q", ""))
+        return context
+
+
+class ScopedDetailView(StaffOnlyMixin, DetailView):
+    selector: Callable[..., QuerySet]
+    slug_field = "code"
+    slug_url_kwarg = "code"
+
+    def get_object(self, queryset: QuerySet | None = None) -> Any:
+        rows = type(self).selector(self.request.user)
+        lookup = {self.slug_field: self.kwargs[self.slug_url_kwarg]} if self.slug_url_kwarg in self.kwargs else {"pk": self.kwargs["pk"]}
+        return get_object_or_404(rows, **lookup)

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja.pagination import paginate
+
+from jiedao.core.api import Error, Pagination
+from jiedao.territory import selectors
+
+router = Router(tags=["territory"])
+ERRORS: dict[int | tuple[int, ...], Any] = {(401, 403, 404): Error}
+
+
+class NodeOut(Schema):
+    id: int
+    code: str
+    name: str
+    initials: str
+    centre_lat: float | None
+    centre_lng: float | None
+
+
+class StreetOut(NodeOut):
+    district_id: int
+
+
+class CommunityOut(NodeOut):
+    street_id: int
+
+
+class GridOut(NodeOut):
+    community_id: int
+
+
+class NodeDetailOut(NodeOut):
+    boundary: dict | None
+    figures: dict[str, int]
+
+
+class BuildingOut(Schema):
+    id: int
+    name: str
+    grid_id: int
+    territory_code: str
+    address: str
+    use: str
+    floors: int
+    lat: float | None
+    lng: float | None
+
+    @staticmethod
+    def resolve_address(obj: Any) -> str:
+        return obj.address.full_text
+
+
+class BuildingDetailOut(BuildingOut):
+    figures: dict[str, int]
+
+
+class OrganisationOut(Schema):
+    id: int
+    name: str
+    kind: str
+    grid_id: int
+    territory_code: str
+    credit_code: str
+    employees: int
+
+
+class DepartmentOut(Schema):
+    id: int
+    code: str
+    name: str
+    kind: str
+    district_id: int
+
+
+def _node_detail(request, rows, code: str) -> dict[str, Any]:
+    node = get_object_or_404(rows, code=code)
+    return dict(
+        id=node.pk, code=node.code, name=node.name, initials=node.initials,
+        centre_lat=node.centre_lat, centre_lng=node.centre_lng, boundary=node.boundary,
+        figures=selectors.figures(request.user, node.scope_prefix),
+    )
+
+
+@router.get("/streets", response={200: list[StreetOut], **ERRORS}, summary="Streets in your territory")
+@paginate(Pagination)
+def list_streets(request, q: str = ""):
+    return selectors.streets(request.user, q=q)
+
+
+@router.get("/streets/{code}", response={200: NodeDetailOut, **ERRORS})
+def get_street(request, code: str):
+    return _node_detail(request, selectors.streets(request.user), code)
+
+
+@router.get("/communities", response={200: list[CommunityOut], **ERRORS})
+@paginate(Pagination)
+def list_communities(request, q: str = "", street: int | None = None):
+    return selectors.communities(request.user, q=q, street=street)
+
+
+@router.get("/communities/{code}", response={200: NodeDetailOut, **ERRORS})
+def get_community(request, code: str):
+    return _node_detail(request, selectors.communities(request.user), code)
+
+
+@router.get("/grids", response={200: list[GridOut], **ERRORS})
+@paginate(Pagination)
+def list_grids(request, q: str = "", community: int | None = None):
+    return selectors.grids(request.user, q=q, community=community)
+
+
+@router.get("/grids/{code}", response={200: NodeDetailOut, **ERRORS})
+def get_grid(request, code: str):
+    return _node_detail(request, selectors.grids(request.user), code)
+
+
+@router.get("/buildings", response={200: list[BuildingOut], **ERRORS})
+@paginate(Pagination)
+def list_buildings(request, q: str = "", grid: int | None = None):
+    return selectors.buildings(request.user, q=q, grid=grid)
+
+
+@router.get("/buildings/{building_id}", response={200: BuildingDetailOut, **ERRORS})
+def get_building(request, building_id: int):
+    building = get_object_or_404(selectors.buildings(request.user), pk=building_id)
+    building.figures = selectors.building_figures(request.user, building)  # type: ignore[attr-defined]
+    return building
+
+
+@router.get("/organisations", response={200: list[OrganisationOut], **ERRORS})
+@paginate(Pagination)
+def list_organisations(request, q: str = "", kind: str = ""):
+    return selectors.organisations(request.user, q=q, kind=kind)
+
+
+@router.get("/departments", response={200: list[DepartmentOut], **ERRORS})
+@paginate(Pagination)
+def list_departments(request, q: str = ""):
+    return selectors.departments(request.user, q=q)

@@ -1,0 +1,94 @@
+"""Reads of the territory, always inside the actor's scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from jiedao.core.selectors import search_q, visible
+from jiedao.registry.models import Household, Person
+from jiedao.territory.models import (
+    Building,
+    Community,
+    Department,
+    District,
+    Dwelling,
+    Grid,
+    Organisation,
+    StandardAddress,
+    Street,
+)
+
+
+def districts(actor: Any, q: str = "") -> QuerySet[District]:
+    return visible(District, actor).filter(search_q(q))
+
+
+def streets(actor: Any, q: str = "") -> QuerySet[Street]:
+    return visible(Street, actor).filter(search_q(q)).select_related("district")
+
+
+def communities(actor: Any, q: str = "", street: int | None = None) -> QuerySet[Community]:
+    rows = visible(Community, actor).filter(search_q(q)).select_related("street")
+    return rows.filter(street_id=street) if street else rows
+
+
+def grids(actor: Any, q: str = "", community: int | None = None) -> QuerySet[Grid]:
+    rows = visible(Grid, actor).filter(search_q(q)).select_related("community")
+    return rows.filter(community_id=community) if community else rows
+
+
+def buildings(actor: Any, q: str = "", grid: int | None = None) -> QuerySet[Building]:
+    rows = (
+        visible(Building, actor)
+        .filter(search_q(q, code="address__full_text"))
+        .select_related("grid", "address")
+    )
+    return rows.filter(grid_id=grid) if grid else rows
+
+
+def dwellings(actor: Any, building: int | None = None) -> QuerySet[Dwelling]:
+    rows = visible(Dwelling, actor).select_related("address", "entrance")
+    return rows.filter(building_id=building) if building else rows
+
+
+def addresses(actor: Any, q: str = "") -> QuerySet[StandardAddress]:
+    return visible(StandardAddress, actor).filter(search_q(q, name="full_text", code=None, initials=None))
+
+
+def organisations(actor: Any, q: str = "", kind: str = "") -> QuerySet[Organisation]:
+    rows = visible(Organisation, actor).filter(search_q(q, code="credit_code")).select_related("grid", "address")
+    return rows.filter(kind=kind) if kind else rows
+
+
+def departments(actor: Any, q: str = "") -> QuerySet[Department]:
+    return visible(Department, actor).filter(search_q(q)).select_related("district")
+
+
+def figures(actor: Any, code_prefix: str) -> dict[str, int]:
+    """Buildings, dwellings, households and population under a territory code, in scope."""
+    inside = {"territory_code__startswith": code_prefix}
+    return {
+        "grids": visible(Grid, actor).filter(code__startswith=code_prefix).count(),
+        "buildings": visible(Building, actor).filter(**inside).count(),
+        "dwellings": visible(Dwelling, actor).filter(**inside).count(),
+        "households": visible(Household, actor).filter(**inside).count(),
+        "population": visible(Person, actor).filter(**inside).count(),
+        "organisations": visible(Organisation, actor).filter(**inside).count(),
+    }
+
+
+def building_figures(actor: Any, building: Building) -> dict[str, int]:
+    """A building's households and population are derived from its dwellings, never stored."""
+    dwellings_in = visible(Dwelling, actor).filter(building=building)
+    return {
+        "dwellings": dwellings_in.count(),
+        "households": visible(Household, actor).filter(dwelling__building=building).count(),
+        "population": visible(Person, actor).filter(dwelling__building=building).count(),
+        "entrances": building.entrances.count(),
+    }
+
+
+def grids_with_counts(actor: Any, community: Community) -> QuerySet[Grid]:
+    return grids(actor, community=community.pk).annotate(building_count=Count("buildings"))

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from jiedao.core.views_base import ScopedDetailView, ScopedListView
+from jiedao.territory import selectors
+
+CODE, NAME = ("code", _("Code")), ("name", _("Name"))
+
+
+class StreetList(ScopedListView):
+    selector = selectors.streets
+    title, export_name = _("Streets"), "streets"
+    columns = [CODE, NAME, ("district", _("District")), ("area_km2", _("Area (km²)"))]
+
+
+class CommunityList(ScopedListView):
+    selector = selectors.communities
+    title, export_name, filters = _("Communities"), "communities", ("street",)
+    columns = [CODE, NAME, ("street", _("Street")), ("office_area_m2", _("Office space (m²)"))]
+
+
+class GridList(ScopedListView):
+    selector = selectors.grids
+    title, export_name, filters = _("Grids"), "grids", ("community",)
+    columns = [CODE, NAME, ("community", _("Community"))]
+
+
+class BuildingList(ScopedListView):
+    selector = selectors.buildings
+    title, export_name, filters = _("Buildings"), "buildings", ("grid",)
+    columns = [NAME, ("address.full_text", _("Address")), ("grid", _("Grid")), ("get_use_display", _("Use")), ("floors", _("Floors"))]
+
+
+class OrganisationList(ScopedListView):
+    selector = selectors.organisations
+    title, export_name = _("Organisations"), "organisations"
+    columns = [NAME, ("get_kind_display", _("Kind")), ("credit_code", _("Credit code")), ("grid", _("Grid")), ("employees", _("Employees"))]
+
+
+class DepartmentList(ScopedListView):
+    selector = selectors.departments
+    title, export_name = _("Departments"), "departments"
+    columns = [CODE, NAME, ("get_kind_display", _("Kind")), ("district", _("District")), ("phone", _("Duty phone"))]
+
+
+class NodeDetail(ScopedDetailView):
+    template_name = "territory/node_detail.html"
+    children_selector: Any = None
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        node = self.object
+        context["figures"] = selectors.figures(self.request.user, node.scope_prefix)
+        context["children"] = self.children(node)
+        return context
+
+    def children(self, node: Any) -> Any:
+        return None
+
+
+class StreetDetail(NodeDetail):
+    selector = selectors.streets
+
+    def children(self, node):
+        return selectors.communities(self.request.user, street=node.pk)
+
+
+class CommunityDetail(NodeDetail):
+    selector = selectors.communities
+
+    def children(self, node):
+        return selectors.grids_with_counts(self.request.user, node)
+
+
+class GridDetail(NodeDetail):
+    selector = selectors.grids
+
+    def children(self, node):
+        return selectors.buildings(self.request.user, grid=node.pk)
+
+
+class BuildingDetail(ScopedDetailView):
+    selector = selectors.buildings
+    template_name = "territory/building_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["figures"] = selectors.building_figures(self.request.user, self.object)
+        context["dwellings"] = selectors.dwellings(self.request.user, building=self.object.pk)
+        return context
+
+
+class OrganisationDetail(ScopedDetailView):
+    selector = selectors.organisations
+    template_name = "territory/organisation_detail.html"
+
+
+class DepartmentDetail(ScopedDetailView):
+    selector = selectors.departments
+    template_name = "territory/department_detail.html"
