@@ -7,5 +7,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("home/", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("ping", views.ping, name="ping"),
     path("elder-mode/", views.toggle_elder_mode, name="elder_mode"),
 ]

@@ -33,6 +33,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
 
 
+def ping(request: HttpRequest) -> JsonResponse:
+    """The cheapest JSON response through the full middleware stack: the benchmark baseline."""
+    return JsonResponse({"ok": True})
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     template, context = home_for(request.user)

@@ -14,6 +14,7 @@ from jiedao.territory.models import (
     Department,
     District,
     Dwelling,
+    Entrance,
     Grid,
     Organisation,
     StandardAddress,
@@ -86,7 +87,7 @@ def building_figures(actor: Any, building: Building) -> dict[str, int]:
         "dwellings": dwellings_in.count(),
         "households": visible(Household, actor).filter(dwelling__building=building).count(),
         "population": visible(Person, actor).filter(dwelling__building=building).count(),
-        "entrances": building.entrances.count(),
+        "entrances": visible(Entrance, actor).filter(building=building).count(),
     }
 
 

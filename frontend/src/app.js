@@ -1,0 +1,82 @@
+// jiedao front end: htmx for partial page updates, ECharts for charts, Leaflet for maps.
+// Charts and maps are declared in HTML (data-chart, data-map) so templates carry no script.
+import htmx from "htmx.org";
+import L from "leaflet";
+import { BarChart, LineChart, PieChart } from "echarts/charts";
+import { AriaComponent, GridComponent, LegendComponent, TitleComponent, TooltipComponent } from "echarts/components";
+import * as echarts from "echarts/core";
+import { SVGRenderer } from "echarts/renderers";
+
+echarts.use([BarChart, LineChart, PieChart, AriaComponent, GridComponent, LegendComponent, TitleComponent,
+  TooltipComponent, SVGRenderer]);
+window.htmx = htmx;
+
+const COLOURS = { self: "#0b3d91", child: "#b3261e", point: "#0b3d91" };
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    console.warn("jiedao: bad JSON in data attribute", error);
+    return null;
+  }
+}
+
+// <div data-chart='{ECharts option}'>: text follows the page's font size (bigger in elder mode).
+function renderChart(el) {
+  const option = parseJson(el.dataset.chart);
+  if (!option) return;
+  const fontSize = Math.max(12, Math.round(parseFloat(getComputedStyle(el).fontSize) * 0.8));
+  const chart = echarts.init(el, null, { renderer: "svg" });
+  chart.setOption({ textStyle: { fontSize }, aria: { enabled: true }, ...option });
+  new ResizeObserver(() => chart.resize()).observe(el);
+}
+
+function featureStyle(feature) {
+  const own = feature.properties?.role === "self";
+  const colour = own ? COLOURS.self : COLOURS.child;
+  return { color: colour, weight: own ? 3 : 2, fillColor: colour, fillOpacity: own ? 0.06 : 0.15 };
+}
+
+function bindFeature(feature, layer) {
+  const { name, url } = feature.properties || {};
+  if (name) layer.bindTooltip(name);
+  if (url) layer.on("click", () => window.location.assign(url));
+}
+
+// <div data-map data-geojson='{FeatureCollection}' data-tiles="https://…/{z}/{x}/{y}.png">.
+// With no tile URL (offline government networks) the shapes are drawn on a plain background.
+function renderMap(el) {
+  const data = parseJson(el.dataset.geojson);
+  if (!data) return;
+  const tiles = el.dataset.tiles || "";
+  const map = L.map(el, { scrollWheelZoom: false, attributionControl: Boolean(tiles) });
+  if (tiles) {
+    L.tileLayer(tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+  } else {
+    el.classList.add("map--plain");
+  }
+  const layer = L.geoJSON(data, {
+    style: featureStyle,
+    pointToLayer: (feature, latlng) =>
+      L.circleMarker(latlng, { radius: 6, color: COLOURS.point, fillOpacity: 0.8 }),
+    onEachFeature: bindFeature,
+  }).addTo(map);
+  const bounds = layer.getBounds();
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16], maxZoom: 18 });
+}
+
+function renderWidgets(root) {
+  const scope = root.querySelectorAll ? root : document;
+  for (const el of scope.querySelectorAll("[data-chart]:not([data-ready])")) {
+    el.dataset.ready = "1";
+    renderChart(el);
+  }
+  for (const el of scope.querySelectorAll("[data-map]:not([data-ready])")) {
+    el.dataset.ready = "1";
+    renderMap(el);
+  }
+}
+
+// onLoad runs for the initial page and for every fragment htmx swaps in.
+htmx.onLoad(renderWidgets);

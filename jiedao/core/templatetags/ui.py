@@ -1,0 +1,144 @@
+"""Template helpers of the UI shell: table cells, query strings, breadcrumbs, charts and maps."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from django import template
+from django.http import QueryDict
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from jiedao.core.export import resolve as resolve_path
+from jiedao.territory.models import Level
+
+register = template.Library()
+
+# Order and labels of the figures that selectors.figures() and building_figures() return.
+FIGURE_LABELS = {
+    "grids": gettext_lazy("Grids"),
+    "buildings": gettext_lazy("Buildings"),
+    "entrances": gettext_lazy("Entrances"),
+    "dwellings": gettext_lazy("Dwellings"),
+    "households": gettext_lazy("Households"),
+    "population": gettext_lazy("Population"),
+    "organisations": gettext_lazy("Organisations"),
+}
+CHART_COLOUR = "#0b3d91"
+
+
+@register.filter
+def resolve(obj: Any, path: str) -> Any:
+    """``row|resolve:"address.full_text"``: the value a table column shows (as in the export)."""
+    return resolve_path(obj, path)
+
+
+@register.filter
+def is_current(url: str, path: str) -> bool:
+    """Navigation: the item whose URL is the longest prefix of the path is the current one."""
+    return path == url or (url != "/" and path.startswith(url))
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: dict[str, Any], **changes: Any) -> str:
+    """The current query string with some parameters set (or removed when given None)."""
+    request = context.get("request")
+    query = request.GET.copy() if request is not None else QueryDict(mutable=True)
+    for key, value in changes.items():
+        query.pop(key, None)
+        if value is not None and value != "":
+            query[key] = value
+    return query.urlencode()
+
+
+@register.simple_tag
+def figure_items(figures: dict[str, int] | None) -> list[tuple[str, str, int]]:
+    """(key, translated label, value) in a fixed order."""
+    if not figures:
+        return []
+    return [(key, str(label), figures[key]) for key, label in FIGURE_LABELS.items() if key in figures]
+
+
+@register.simple_tag
+def figures_chart(figures: dict[str, int] | None) -> str:
+    """An ECharts bar-chart option (JSON) of a node's figures; autoescaping makes it attribute-safe."""
+    items = figure_items(figures)
+    option = {
+        "grid": {"left": 8, "right": 8, "top": 28, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "data": [label for _key, label, _value in items],
+                  "axisLabel": {"interval": 0, "color": "#1b1f24"}},
+        "yAxis": {"type": "value", "axisLabel": {"color": "#1b1f24"}},
+        "series": [{
+            "type": "bar", "name": _("Count"), "data": [value for _key, _label, value in items],
+            "itemStyle": {"color": CHART_COLOUR}, "label": {"show": True, "position": "top"},
+        }],
+    }
+    return json.dumps(option, ensure_ascii=False)
+
+
+@register.simple_tag
+def map_geojson(node: Any, children: Any = None) -> str:
+    """A FeatureCollection of the node's shape and its children's shapes or points ('' if none)."""
+    features = [_feature(node, "self")] if node is not None else []
+    features += [_feature(child, "child") for child in children or []]
+    features = [feature for feature in features if feature is not None]
+    if not features:
+        return ""
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
+def _feature(obj: Any, role: str) -> dict[str, Any] | None:
+    geometry = _geometry(obj)
+    if geometry is None:
+        return None
+    url = obj.get_absolute_url() if role == "child" and hasattr(obj, "get_absolute_url") else ""
+    properties = {"name": str(obj), "role": role, "url": url}
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def _geometry(obj: Any) -> dict[str, Any] | None:
+    boundary = getattr(obj, "boundary", None)
+    if isinstance(boundary, dict):
+        return boundary.get("geometry") if boundary.get("type") == "Feature" else boundary
+    lat, lng = getattr(obj, "lat", None), getattr(obj, "lng", None)
+    if lat is not None and lng is not None:
+        return {"type": "Point", "coordinates": [lng, lat]}
+    return None
+
+
+@register.simple_tag
+def territory_trail(obj: Any) -> list[tuple[str, str]]:
+    """Breadcrumb (name, url) from the district down to ``obj``'s parent."""
+    chain = []
+    parent = _parent(obj)
+    while parent is not None:
+        url = parent.get_absolute_url() if hasattr(parent, "get_absolute_url") else ""
+        chain.append((str(parent), url))
+        parent = _parent(parent)
+    return list(reversed(chain))
+
+
+def _parent(obj: Any) -> Any:
+    for name in ("grid", "community", "street", "district"):
+        if hasattr(type(obj), name):
+            return getattr(obj, name, None)
+    return None
+
+
+@register.filter
+def totp_secret(device: Any) -> str:
+    """The TOTP key in base32, grouped by four, for typing into an app that cannot scan."""
+    if device is None:
+        return ""
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@register.filter
+def level_label(node: Any) -> str:
+    """'Street', 'Community', … in the current language."""
+    level = getattr(node, "level", "")
+    return str(Level(level).label) if level in Level.values else ""

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import OperationalError
+
+
+def test_healthz_ok(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_healthz_503_when_database_is_down(client, db, monkeypatch):
+    class Down:
+        def cursor(self):
+            raise OperationalError("connection refused")
+
+    monkeypatch.setattr("jiedao.core.views.connections", {"default": Down()})
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("error")
+
+
+def test_healthz_checks_redis_when_configured(client, db, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["checks"]["redis"].startswith("error")
+
+
+def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "JIEDAO_FIELD_KEY", "DEBUG"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; from django.conf import settings; django.setup(); print(settings.DEBUG)"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "jiedao.config.settings", **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "SECRET_KEY"),
+        ({"SECRET_KEY": "x" * 50}, "JIEDAO_FIELD_KEY"),
+        ({"SECRET_KEY": "x" * 50, "JIEDAO_FIELD_KEY": "k" * 44, "DEBUG": "1"}, "DEBUG"),
+    ],
+)
+def test_production_refuses_default_secrets(env, message):
+    result = _settings_in_subprocess(JIEDAO_ENV="production", **env)
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_production_starts_with_real_secrets():
+    result = _settings_in_subprocess(JIEDAO_ENV="production", SECRET_KEY="s" * 50, JIEDAO_FIELD_KEY="k" * 44)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from jiedao.accounts.roles import Role
+from jiedao.audit.models import AuditEntry
+from jiedao.core.pinyin import initials
+from jiedao.core.scopes import unscoped
+from jiedao.territory import selectors, services
+from jiedao.territory.models import Community, Grid
+from tests import factories as f
+
+
+def test_pinyin_initials():
+    assert initials("香水园") == "xsy"
+    assert initials("3号楼") == "3hl"
+
+
+def test_search_by_name_code_and_initials(world, role_users):
+    street = role_users[Role.STREET_STAFF]
+    assert [c.name for c in selectors.communities(street, q="xsy")] == ["香水园社区"]
+    assert [c.name for c in selectors.communities(street, q="新兴")] == ["新兴西社区"]
+    assert [c.name for c in selectors.communities(street, q="110119001002")] == ["新兴西社区"]
+    assert list(selectors.communities(street, q="rl")) == []  # 儒林 is in another street
+
+
+def test_create_grid_derives_code_and_is_audited(world, role_users):
+    actor = role_users[Role.STREET_STAFF]
+    grid = services.create_grid(actor, world.community_a1, "香水园第三网格", boundary=f.square(115.97, 40.46))
+    assert grid.code == "110119001001003"
+    assert grid.centre_lat and 40.46 < grid.centre_lat < 40.47
+    assert (grid.min_lng, grid.max_lat) == pytest.approx((115.97, 40.464))
+    with unscoped():
+        entry = AuditEntry.objects.get(action="territory.grid.create")
+    assert entry.actor == actor and entry.after["code"] == grid.code and entry.before is None
+
+
+def test_grid_codes_are_never_reused(world, role_users):
+    actor = role_users[Role.STREET_STAFF]
+    third = services.create_grid(actor, world.community_a1, "临时网格")
+    services.retire_node(actor, third, datetime.date(2026, 1, 1))
+    fourth = services.create_grid(actor, world.community_a1, "新网格")
+    assert (third.code, fourth.code) == ("110119001001003", "110119001001004")
+
+
+def test_writing_outside_scope_is_refused_and_changes_nothing(world, role_users):
+    grid_worker = role_users[Role.GRID_WORKER]
+    with pytest.raises(PermissionDenied):
+        services.create_grid(grid_worker, world.community_b1, "越界网格")
+    with unscoped():
+        assert not Grid.objects.filter(name="越界网格").exists()
+        assert not AuditEntry.objects.exists()
+
+
+def test_bad_code_is_a_clear_error(world, role_users):
+    actor = role_users[Role.DISTRICT_ADMIN]
+    community = Community(street=world.street_a, code="110119002009", name="错码社区")
+    with pytest.raises(ValidationError) as info:
+        services.save_node(actor, community)
+    assert "street" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "boundary",
+    [
+        {"type": "Point", "coordinates": [115.9, 40.4]},
+        {"type": "Polygon", "coordinates": [[[115.9, 40.4], [115.91, 40.41], [115.9, 40.41], [115.91, 40.4], [115.9, 40.4]]]},
+        {"type": "Polygon", "coordinates": [[[40.4, 115.9], [40.41, 115.9], [40.41, 115.91], [40.4, 115.9]]]},
+        {"type": "Polygon", "coordinates": "nonsense"},
+    ],
+    ids=["point", "bow-tie", "lat-lng-swapped", "garbage"],
+)
+def test_bad_boundaries_are_rejected(world, role_users, boundary):
+    actor = role_users[Role.STREET_STAFF]
+    with pytest.raises(ValidationError):
+        services.create_grid(actor, world.community_a1, "坏边界", boundary=boundary)
+    with unscoped():
+        assert not Grid.objects.filter(name="坏边界").exists()
+
+
+def test_building_figures_are_derived(world, role_users):
+    actor = role_users[Role.WORKSTATION_STAFF]
+    building = world.buildings["a1x"]
+    extra = f.DwellingFactory(entrance__building=building)
+    f.PersonFactory(household__dwelling=extra)
+    f.PersonFactory(household=extra.households.model.all_objects.get(dwelling=extra), dwelling=extra)
+    figures = selectors.building_figures(actor, building)
+    assert figures == {"dwellings": 2, "households": 2, "population": 3, "entrances": 2}
