@@ -54,10 +54,24 @@ def world(db) -> World:
     for key, grid in grids.items():
         buildings[key], persons[key] = _populate(grid, key)
     return World(
-        district, street_a, street_b, c_a1, c_a2, c_b1, grids["a1x"], grids["a1y"], grids["a2x"], grids["b1x"],
+        district,
+        street_a,
+        street_b,
+        c_a1,
+        c_a2,
+        c_b1,
+        grids["a1x"],
+        grids["a1y"],
+        grids["a2x"],
+        grids["b1x"],
         f.DepartmentFactory(district=district, code="CG", name="区城市管理委员会"),
-        f.DepartmentFactory(district=f.DistrictFactory(code="110228000000", name="密云区"), code="SW", name="密云区水务局"),
-        buildings, persons,
+        f.DepartmentFactory(
+            district=f.DistrictFactory(code="110228000000", name="密云区"),
+            code="SW",
+            name="密云区水务局",
+        ),
+        buildings,
+        persons,
     )
 
 
@@ -67,11 +81,19 @@ def role_users(world):
     return {
         Role.RESIDENT: f.user_with_role(Role.RESIDENT, world.community_a1, username="resident"),
         Role.GRID_WORKER: f.user_with_role(Role.GRID_WORKER, world.grid_a1x, username="gridworker"),
-        Role.WORKSTATION_STAFF: f.user_with_role(Role.WORKSTATION_STAFF, world.community_a1, username="workstation"),
-        Role.COMMITTEE_MEMBER: f.user_with_role(Role.COMMITTEE_MEMBER, world.community_a1, username="committee"),
+        Role.WORKSTATION_STAFF: f.user_with_role(
+            Role.WORKSTATION_STAFF, world.community_a1, username="workstation"
+        ),
+        Role.COMMITTEE_MEMBER: f.user_with_role(
+            Role.COMMITTEE_MEMBER, world.community_a1, username="committee"
+        ),
         Role.STREET_STAFF: f.user_with_role(Role.STREET_STAFF, world.street_a, username="street"),
         Role.STREET_LEADER: f.user_with_role(Role.STREET_LEADER, world.street_a, username="leader"),
-        Role.DEPARTMENT_STAFF: f.user_with_role(Role.DEPARTMENT_STAFF, world.department, username="department"),
-        Role.DISTRICT_ADMIN: f.user_with_role(Role.DISTRICT_ADMIN, world.district, username="district"),
+        Role.DEPARTMENT_STAFF: f.user_with_role(
+            Role.DEPARTMENT_STAFF, world.department, username="department"
+        ),
+        Role.DISTRICT_ADMIN: f.user_with_role(
+            Role.DISTRICT_ADMIN, world.district, username="district"
+        ),
         Role.SYSTEM_ADMIN: f.user_with_role(Role.SYSTEM_ADMIN, username="admin"),
     }

@@ -112,8 +112,14 @@ class DwellingFactory(PlainManagerFactory):
     room = factory.Sequence(lambda n: f"{100 + n}")
     floor = 1
     address = factory.LazyAttribute(
-        lambda o: AddressFactory(grid=o.entrance.building.grid, road="香水园路", number="1号", room_no=o.room,
-                                 building_no=o.entrance.building.name.rstrip("号楼"), entrance_no=str(o.entrance.number))
+        lambda o: AddressFactory(
+            grid=o.entrance.building.grid,
+            road="香水园路",
+            number="1号",
+            room_no=o.room,
+            building_no=o.entrance.building.name.rstrip("号楼"),
+            entrance_no=str(o.entrance.number),
+        )
     )
 
 

@@ -31,18 +31,61 @@ STRUCTURE = {
     Role.GRID_WORKER: {"street_a", "community_a1", "grid_a1x"},
     Role.WORKSTATION_STAFF: {"street_a", "community_a1", "grid_a1x", "grid_a1y"},
     Role.COMMITTEE_MEMBER: {"street_a", "community_a1", "grid_a1x", "grid_a1y"},
-    Role.STREET_STAFF: {"street_a", "community_a1", "community_a2", "grid_a1x", "grid_a1y", "grid_a2x"},
-    Role.STREET_LEADER: {"street_a", "community_a1", "community_a2", "grid_a1x", "grid_a1y", "grid_a2x"},
-    Role.DEPARTMENT_STAFF: {"street_a", "street_b", "community_a1", "community_a2", "community_b1",
-                            "grid_a1x", "grid_a1y", "grid_a2x", "grid_b1x"},
-    Role.DISTRICT_ADMIN: {"street_a", "street_b", "community_a1", "community_a2", "community_b1",
-                          "grid_a1x", "grid_a1y", "grid_a2x", "grid_b1x"},
-    Role.SYSTEM_ADMIN: {"street_a", "street_b", "community_a1", "community_a2", "community_b1",
-                        "grid_a1x", "grid_a1y", "grid_a2x", "grid_b1x"},
+    Role.STREET_STAFF: {
+        "street_a",
+        "community_a1",
+        "community_a2",
+        "grid_a1x",
+        "grid_a1y",
+        "grid_a2x",
+    },
+    Role.STREET_LEADER: {
+        "street_a",
+        "community_a1",
+        "community_a2",
+        "grid_a1x",
+        "grid_a1y",
+        "grid_a2x",
+    },
+    Role.DEPARTMENT_STAFF: {
+        "street_a",
+        "street_b",
+        "community_a1",
+        "community_a2",
+        "community_b1",
+        "grid_a1x",
+        "grid_a1y",
+        "grid_a2x",
+        "grid_b1x",
+    },
+    Role.DISTRICT_ADMIN: {
+        "street_a",
+        "street_b",
+        "community_a1",
+        "community_a2",
+        "community_b1",
+        "grid_a1x",
+        "grid_a1y",
+        "grid_a2x",
+        "grid_b1x",
+    },
+    Role.SYSTEM_ADMIN: {
+        "street_a",
+        "street_b",
+        "community_a1",
+        "community_a2",
+        "community_b1",
+        "grid_a1x",
+        "grid_a1y",
+        "grid_a2x",
+        "grid_b1x",
+    },
 }
 ALL_NODES = STRUCTURE[Role.SYSTEM_ADMIN]
 # Departments are structure: everyone sees those of their own district (cases are sent to them).
-DEPARTMENTS = {role: {"department"} for role in Role} | {Role.SYSTEM_ADMIN: {"department", "other_department"}}
+DEPARTMENTS = {role: {"department"} for role in Role} | {
+    Role.SYSTEM_ADMIN: {"department", "other_department"}
+}
 NODE_PAGES = {"street": "streets", "community": "communities", "grid": "grids"}
 ROLES = list(Role)
 
@@ -125,7 +168,9 @@ def test_department_list_and_detail(client, world, role_users, role):
     _login(client, role_users[role])
     expected = DEPARTMENTS[role]
     api = client.get("/api/territory/departments")
-    assert {row["code"] for row in api.json()["items"]} == {getattr(world, a).code for a in expected}, role
+    assert {row["code"] for row in api.json()["items"]} == {
+        getattr(world, a).code for a in expected
+    }, role
     for attr in ("department", "other_department"):
         page = client.get(f"/territory/departments/{getattr(world, attr).code}/")
         if role == Role.RESIDENT:
@@ -150,14 +195,23 @@ def test_home_page(client, world, role_users, role):
 
 @pytest.mark.parametrize(
     "url",
-    ["/home/", "/territory/streets/", "/territory/grids/110119001001001/", "/audit/", "/territory/buildings/"],
+    [
+        "/home/",
+        "/territory/streets/",
+        "/territory/grids/110119001001001/",
+        "/audit/",
+        "/territory/buildings/",
+    ],
 )
 def test_anonymous_is_sent_to_login(client, world, url):
     response = client.get(url)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-@pytest.mark.parametrize("url", ["/api/territory/streets", "/api/territory/buildings", "/api/territory/grids/110119001001001"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/territory/streets", "/api/territory/buildings", "/api/territory/grids/110119001001001"],
+)
 def test_anonymous_api_is_401(client, world, url):
     response = client.get(url)
     assert response.status_code == 401

@@ -16,6 +16,6 @@ class ScopeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        scope = user.scope if user.is_authenticated else Scope.nothing()  # type: ignore[union-attr]
+        scope = user.scope if user.is_authenticated else Scope.nothing()
         with active_scope(scope):
             return self.get_response(request)

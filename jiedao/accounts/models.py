@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from functools import cached_property
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -32,8 +33,11 @@ class User(AbstractUser):
     def active_grants(self) -> list[RoleGrant]:
         return list(
             self.grants.filter(revoked_at__isnull=True).select_related(
-                "district", "street__district", "community__street__district",
-                "grid__community__street__district", "department__district",
+                "district",
+                "street__district",
+                "community__street__district",
+                "grid__community__street__district",
+                "department__district",
             )
         )
 
@@ -80,18 +84,48 @@ class RoleGrant(models.Model):
             # At most one node per grant; clean() checks it is the one the role needs.
             models.CheckConstraint(
                 condition=(
-                    Q(district__isnull=True, street__isnull=True, community__isnull=True,
-                      grid__isnull=True, department__isnull=True)
-                    | Q(district__isnull=False, street__isnull=True, community__isnull=True,
-                        grid__isnull=True, department__isnull=True)
-                    | Q(district__isnull=True, street__isnull=False, community__isnull=True,
-                        grid__isnull=True, department__isnull=True)
-                    | Q(district__isnull=True, street__isnull=True, community__isnull=False,
-                        grid__isnull=True, department__isnull=True)
-                    | Q(district__isnull=True, street__isnull=True, community__isnull=True,
-                        grid__isnull=False, department__isnull=True)
-                    | Q(district__isnull=True, street__isnull=True, community__isnull=True,
-                        grid__isnull=True, department__isnull=False)
+                    Q(
+                        district__isnull=True,
+                        street__isnull=True,
+                        community__isnull=True,
+                        grid__isnull=True,
+                        department__isnull=True,
+                    )
+                    | Q(
+                        district__isnull=False,
+                        street__isnull=True,
+                        community__isnull=True,
+                        grid__isnull=True,
+                        department__isnull=True,
+                    )
+                    | Q(
+                        district__isnull=True,
+                        street__isnull=False,
+                        community__isnull=True,
+                        grid__isnull=True,
+                        department__isnull=True,
+                    )
+                    | Q(
+                        district__isnull=True,
+                        street__isnull=True,
+                        community__isnull=False,
+                        grid__isnull=True,
+                        department__isnull=True,
+                    )
+                    | Q(
+                        district__isnull=True,
+                        street__isnull=True,
+                        community__isnull=True,
+                        grid__isnull=False,
+                        department__isnull=True,
+                    )
+                    | Q(
+                        district__isnull=True,
+                        street__isnull=True,
+                        community__isnull=True,
+                        grid__isnull=True,
+                        department__isnull=False,
+                    )
                 ),
                 name="grant_on_one_node",
             )
@@ -130,17 +164,19 @@ class RoleGrant(models.Model):
                 ancestor_codes=frozenset({self.department.district.code}),
                 label=str(self.department),
             )
-        node = self.node
+        node: Any = self.node
         assert node is not None, "a territory grant needs a node"
         ancestors = frozenset(a.code for a in _ancestors(node))
         if self.role == Role.RESIDENT:
             # A resident sees the structure of their community, not the records inside it.
-            return Scope(ancestor_codes=ancestors | {node.code}, label=str(node))  # type: ignore[attr-defined]
-        return Scope(prefixes=frozenset({node.scope_prefix}), ancestor_codes=ancestors, label=str(node))  # type: ignore[attr-defined]
+            return Scope(ancestor_codes=ancestors | {node.code}, label=str(node))
+        return Scope(
+            prefixes=frozenset({node.scope_prefix}), ancestor_codes=ancestors, label=str(node)
+        )
 
 
-def _ancestors(node: models.Model) -> list[models.Model]:
-    chain: list[models.Model] = []
+def _ancestors(node: Any) -> list[Any]:
+    chain: list[Any] = []
     for parent_field in ("community", "street", "district"):
         parent = getattr(node, parent_field, None)
         if parent is not None:

@@ -34,7 +34,13 @@ ROLE_LEVEL: dict[str, str | None] = {
 STAFF_ROLES = frozenset(Role) - {Role.RESIDENT}
 # Roles that may edit the territory (buildings, dwellings, addresses, organisations) in their scope.
 TERRITORY_EDITORS = frozenset(
-    {Role.WORKSTATION_STAFF, Role.STREET_STAFF, Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN}
+    {
+        Role.WORKSTATION_STAFF,
+        Role.STREET_STAFF,
+        Role.STREET_LEADER,
+        Role.DISTRICT_ADMIN,
+        Role.SYSTEM_ADMIN,
+    }
 )
 # Roles that may read the audit trail of their territory.
 AUDIT_READERS = frozenset({Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN})

@@ -21,7 +21,9 @@ def grant_role(actor: Any, user: User, role: str, node: Any = None) -> RoleGrant
     grant.full_clean()
     grant.save()
     user.clear_grant_cache()
-    log_action(actor, "accounts.grant", grant, after=snapshot(grant), territory_code=_node_code(node))
+    log_action(
+        actor, "accounts.grant", grant, after=snapshot(grant), territory_code=_node_code(node)
+    )
     return grant
 
 
@@ -31,18 +33,33 @@ def revoke_grant(actor: Any, grant: RoleGrant) -> RoleGrant:
     grant.revoked_at = timezone.now()
     grant.save(update_fields=["revoked_at"])
     grant.user.clear_grant_cache()
-    log_action(actor, "accounts.revoke", grant, before=before, after=snapshot(grant), territory_code=_node_code(grant.node))
+    log_action(
+        actor,
+        "accounts.revoke",
+        grant,
+        before=before,
+        after=snapshot(grant),
+        territory_code=_node_code(grant.node),
+    )
     return grant
 
 
 @transaction.atomic
-def issue_api_token(actor: Any, user: User, name: str, expires_at: Any = None) -> tuple[ApiToken, str]:
+def issue_api_token(
+    actor: Any, user: User, name: str, expires_at: Any = None
+) -> tuple[ApiToken, str]:
     """Returns the token and its key; the key is never stored and cannot be shown again."""
     key = ApiToken.new_key()
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=key[3:11], key_hash=ApiToken.hash_key(key), expires_at=expires_at
+        user=user,
+        name=name,
+        prefix=key[3:11],
+        key_hash=ApiToken.hash_key(key),
+        expires_at=expires_at,
     )
-    log_action(actor, "accounts.api_token.issue", token, territory_code="", kind=AuditEntry.Kind.AUTH)
+    log_action(
+        actor, "accounts.api_token.issue", token, territory_code="", kind=AuditEntry.Kind.AUTH
+    )
     return token, key
 
 

@@ -32,7 +32,9 @@ PENDING = "jiedao_pending_user"
 
 def _next_url(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return "/home/"
 
@@ -49,17 +51,24 @@ def login(request: HttpRequest) -> HttpResponse:
         auth_login(request, user)
         log_action(user, "accounts.login", user, territory_code="", kind=AuditEntry.Kind.AUTH)
         return redirect(_next_url(request))
-    return render(request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")})
+    return render(
+        request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")}
+    )
 
 
 def login_totp(request: HttpRequest) -> HttpResponse:
-    user = User.objects.filter(pk=request.session.get(PENDING)).first()
+    pending = request.session.get(PENDING)
+    user = User.objects.filter(pk=pending).first() if pending else None
     if user is None:
         return redirect("accounts:login")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device = next(
-            (d for d in TOTPDevice.objects.filter(user=user, confirmed=True) if d.verify_token(form.cleaned_data["token"])),
+            (
+                d
+                for d in TOTPDevice.objects.filter(user=user, confirmed=True)
+                if d.verify_token(form.cleaned_data["token"])
+            ),
             None,
         )
         if device is not None:
@@ -67,7 +76,14 @@ def login_totp(request: HttpRequest) -> HttpResponse:
             request.session.pop(PENDING, None)
             auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             otp_login(request, device)
-            log_action(user, "accounts.login", user, note="totp", territory_code="", kind=AuditEntry.Kind.AUTH)
+            log_action(
+                user,
+                "accounts.login",
+                user,
+                note="totp",
+                territory_code="",
+                kind=AuditEntry.Kind.AUTH,
+            )
             return redirect(target)
         form.add_error("token", _("That code is not right or has expired."))
     return render(request, "accounts/login_totp.html", {"form": form})
@@ -79,7 +95,9 @@ def logout(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:login")
 
 
-def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
+def locked_out(
+    request: HttpRequest, credentials: dict | None = None, *args, **kwargs
+) -> HttpResponse:
     return render(request, "accounts/locked_out.html", status=429)
 
 
@@ -100,7 +118,11 @@ def security(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:security")
         form.add_error("token", _("That code is not right or has expired."))
     qr_svg = _qr_data_uri(device.config_url) if device is not None and not enabled else None
-    return render(request, "accounts/security.html", {"enabled": enabled, "qr": qr_svg, "device": device, "form": form})
+    return render(
+        request,
+        "accounts/security.html",
+        {"enabled": enabled, "qr": qr_svg, "device": device, "form": form},
+    )
 
 
 def _qr_data_uri(text: str) -> str:

@@ -15,7 +15,10 @@ class Origin:
     request_id: str = ""
 
 
-_origin: contextvars.ContextVar[Origin] = contextvars.ContextVar("jiedao_origin", default=Origin())
+_origin: contextvars.ContextVar[Origin] = contextvars.ContextVar(
+    "jiedao_origin",
+    default=Origin(),  # noqa: B039 - Origin is a frozen dataclass
+)
 
 
 def current_origin() -> Origin:

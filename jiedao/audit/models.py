@@ -31,8 +31,12 @@ class AuditEntry(ScopedModel):
     at = models.DateTimeField(_("when"), db_index=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.WRITE)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-        db_constraint=False, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_label = models.CharField(_("who"), max_length=150)
     action = models.CharField(_("what"), max_length=80, db_index=True)
@@ -77,7 +81,9 @@ class AuditEntry(ScopedModel):
         }
 
     def compute_hash(self) -> str:
-        canonical = json.dumps(self.payload(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        canonical = json.dumps(
+            self.payload(), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def save(self, *args, **kwargs):
@@ -98,3 +104,6 @@ class AuditHead(models.Model):
 
     class Meta:
         verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"{self.last_seq}: {self.last_hash}"

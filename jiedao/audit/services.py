@@ -102,7 +102,9 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
             if entry.seq != expected_seq:
                 return ChainReport(checked, expected_seq, f"entry {expected_seq} is missing")
             if entry.prev_hash != previous_hash:
-                return ChainReport(checked, entry.seq, "its link to the previous entry does not match")
+                return ChainReport(
+                    checked, entry.seq, "its link to the previous entry does not match"
+                )
             if entry.compute_hash() != entry.hash:
                 return ChainReport(checked, entry.seq, "its content does not match its hash")
             previous_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1

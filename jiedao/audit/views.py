@@ -12,8 +12,15 @@ from jiedao.core.export import xlsx_response
 class AuditList(LoginRequiredMixin, UserPassesTestMixin, ListView):
     template_name = "audit/list.html"
     paginate_by = 50
-    columns = [("seq", "#"), ("at", _("When")), ("actor_label", _("Who")), ("action", _("What")),
-               ("object_repr", _("Object")), ("ip", _("From")), ("hash", _("Hash"))]
+    columns = [
+        ("seq", "#"),
+        ("at", _("When")),
+        ("actor_label", _("Who")),
+        ("action", _("What")),
+        ("object_repr", _("Object")),
+        ("ip", _("From")),
+        ("hash", _("Hash")),
+    ]
 
     def test_func(self) -> bool:
         return self.request.user.has_role(*AUDIT_READERS)  # type: ignore[union-attr]

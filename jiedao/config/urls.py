@@ -1,12 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from jiedao.core.api import api, register_routers
 
 register_routers()
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("jiedao.core.urls")),
     path("accounts/", include("jiedao.accounts.urls")),
     path("territory/", include("jiedao.territory.urls")),

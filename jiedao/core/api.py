@@ -92,8 +92,15 @@ def on_invalid(request, exc):
 
 @api.exception_handler(NinjaValidationError)
 def on_schema(request, exc):
-    fields = [".".join(str(p) for p in e.get("loc", [])[1:]) + ": " + e.get("msg", "") for e in exc.errors]
-    return error(request, 422, "invalid", _("The request is not valid: %(fields)s") % {"fields": "; ".join(fields)})
+    fields = [
+        ".".join(str(p) for p in e.get("loc", [])[1:]) + ": " + e.get("msg", "") for e in exc.errors
+    ]
+    return error(
+        request,
+        422,
+        "invalid",
+        _("The request is not valid: %(fields)s") % {"fields": "; ".join(fields)},
+    )
 
 
 @api.exception_handler(HttpError)

@@ -13,7 +13,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     return {
         "nav_items": navigation(user),
         "elder_mode": bool(getattr(request, "session", {}).get("elder_mode", False)),
-        "is_resident_shell": user.is_authenticated and not user.is_staff_member,  # type: ignore[union-attr]
+        "is_resident_shell": user.is_authenticated and not user.is_staff_member,
         "site_name": settings.JIEDAO_SITE_NAME,
         "map_tile_url": settings.JIEDAO_MAP_TILE_URL,
     }

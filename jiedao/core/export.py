@@ -25,13 +25,14 @@ def xlsx_response(name: str, columns: list[tuple[str, Any]], rows: Iterable[Any]
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=name[:31])
     sheet.append([str(heading) for _, heading in columns])
-    for row in rows.iterator() if hasattr(rows, "iterator") else rows:  # type: ignore[union-attr]
+    for row in rows.iterator() if hasattr(rows, "iterator") else rows:
         sheet.append([_cell(resolve(row, path)) for path, _ in columns])
     buffer = BytesIO()
     book.save(buffer)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = HttpResponse(
-        buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        buffer.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.xlsx"'
     return response

@@ -24,7 +24,9 @@ def visible(model: type[M], actor: Any) -> models.QuerySet[M]:
         return model._default_manager.all()
 
 
-def search_q(term: str, *, name: str = "name", code: str | None = "code", initials: str | None = "initials") -> Q:
+def search_q(
+    term: str, *, name: str = "name", code: str | None = "code", initials: str | None = "initials"
+) -> Q:
     """Name contains, code starts with, or pinyin initials start with the term."""
     term = term.strip()
     if not term:

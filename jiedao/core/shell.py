@@ -14,7 +14,7 @@ from jiedao.territory import selectors
 
 @dataclass(frozen=True)
 class NavItem:
-    label: str
+    label: Any
     url_name: str
 
     @property
@@ -35,6 +35,8 @@ def navigation(user: Any) -> list[NavItem]:
         if not user.has_role(Role.DEPARTMENT_STAFF) or len(user.roles) > 1:
             items += [
                 NavItem(_("Buildings"), "territory:building_list"),
+                NavItem(_("Dwellings"), "territory:dwelling_list"),
+                NavItem(_("Addresses"), "territory:address_list"),
                 NavItem(_("Organisations"), "territory:organisation_list"),
             ]
         items.append(NavItem(_("Departments"), "territory:department_list"))
@@ -56,5 +58,11 @@ def home_for(user: Any) -> tuple[str, dict[str, Any]]:
             cards.append({"grant": grant, "figures": None})
             continue
         prefix = getattr(node, "scope_prefix", None)
-        cards.append({"grant": grant, "node": node, "figures": selectors.figures(user, prefix) if prefix else None})
+        cards.append(
+            {
+                "grant": grant,
+                "node": node,
+                "figures": selectors.figures(user, prefix) if prefix else None,
+            }
+        )
     return "core/home_staff.html", {"cards": cards}

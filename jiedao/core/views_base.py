@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.generic import DetailView, ListView
 
@@ -15,8 +15,10 @@ from jiedao.core.export import xlsx_response
 
 
 class StaffOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
+    request: HttpRequest
+
     def test_func(self) -> bool:
-        return bool(self.request.user.is_staff_member)  # type: ignore[union-attr]
+        return bool(getattr(self.request.user, "is_staff_member", False))
 
 
 class ScopedListView(StaffOnlyMixin, ListView):
@@ -30,8 +32,8 @@ class ScopedListView(StaffOnlyMixin, ListView):
     export_name = "export"
 
     def get_queryset(self) -> QuerySet:
-        params = {name: self.request.GET.get(name) or None for name in self.filters}
-        params = {k: int(v) for k, v in params.items() if v and v.isdigit()}
+        raw = {name: self.request.GET.get(name, "") for name in self.filters}
+        params = {name: int(value) for name, value in raw.items() if value.isdigit()}
         return type(self).selector(self.request.user, q=self.request.GET.get("q", ""), **params)
 
     def get(self, request, *args, **kwargs) -> HttpResponse:
@@ -57,5 +59,9 @@ class ScopedDetailView(StaffOnlyMixin, DetailView):
 
     def get_object(self, queryset: QuerySet | None = None) -> Any:
         rows = type(self).selector(self.request.user)
-        lookup = {self.slug_field: self.kwargs[self.slug_url_kwarg]} if self.slug_url_kwarg in self.kwargs else {"pk": self.kwargs["pk"]}
+        lookup = (
+            {self.slug_field: self.kwargs[self.slug_url_kwarg]}
+            if self.slug_url_kwarg in self.kwargs
+            else {"pk": self.kwargs["pk"]}
+        )
         return get_object_or_404(rows, **lookup)

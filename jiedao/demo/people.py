@@ -94,28 +94,24 @@ class HouseholdMaker:
     def members(self, size: int) -> list[Resident]:
         rng = self.rng
         lower, upper, _ = rng.choices(CORE_AGE_BANDS, [b[2] for b in CORE_AGE_BANDS])[0]
-        core_age = rng.randint(lower, upper)
-        core_sex = rng.choice("MF")
-        family = rng.choice([s for s, _ in SURNAMES[:20]]) if rng.random() < 0.5 else self.names.surname()
+        core_age, core_sex = rng.randint(lower, upper), rng.choice("MF")
+        family = self.names.surname()
         people = [self._person(core_sex, core_age, family if core_sex == "M" else None)]
-        if size >= 2 and not (size == 2 and core_age < 30 and rng.random() < 0.3):
+        # Most two-person homes are couples; the rest a parent with a child or an old parent.
+        if size >= 3 or (size == 2 and rng.random() < 0.85):
             people.append(self._partner(core_sex, core_age, family))
-        mother_age = min(p_age for p_age in (self._age(p) for p in people))
+        youngest_parent = min(self._age(p) for p in people)
+        children = 0
         while len(people) < size:
-            people.append(self._next_member(people, core_age, mother_age, family))
-        return people[:size]
-
-    def _next_member(self, people: list[Resident], core_age: int, mother_age: int, family: str) -> Resident:
-        rng = self.rng
-        children = len(people) - 2
-        can_have_child = mother_age - 20 > 0 and children < 3
-        if can_have_child and (core_age < 65 or rng.random() < 0.3):
-            age = max(0, mother_age - rng.randint(22, 36) + children * rng.randint(0, 4))
-            return self._person(rng.choice("MF"), min(age, mother_age - 18), family)
-        # Otherwise an elderly parent of the core adult (or, for old couples, a grown child).
-        if core_age < 60:
-            return self._person(rng.choice("MMFF"), min(core_age + rng.randint(24, 32), 98), None)
-        return self._person(rng.choice("MF"), core_age - rng.randint(24, 34), family)
+            age = youngest_parent - rng.randint(22, 34) - children * rng.randint(1, 4)
+            if age >= 0 and children < 3 and (core_age < 65 or rng.random() < 0.3):
+                people.append(self._person(rng.choice("MF"), age, family))
+                children += 1
+            elif core_age < 62:
+                people.append(self._person(rng.choice("MFF"), min(core_age + rng.randint(24, 32), 98), None))
+            else:
+                people.append(self._person(rng.choice("MF"), core_age - rng.randint(24, 34), family))
+        return people
 
     def _partner(self, core_sex: str, core_age: int, family: str) -> Resident:
         sex = "F" if core_sex == "M" else "M"

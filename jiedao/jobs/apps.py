@@ -1,7 +1,19 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class JobsConfig(AppConfig):
     name = "jiedao.jobs"
     label = "jobs"
+    verbose_name = _("Background jobs")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+        from django_tasks.signals import task_finished
+
+        from jiedao.jobs.retry import requeue_failed_attempt
+
+        task_finished.connect(requeue_failed_attempt, dispatch_uid="jiedao.jobs.retry")
+        # Every app's ``tasks`` module registers its @periodic jobs, in web and worker alike.
+        autodiscover_modules("tasks")

@@ -47,12 +47,15 @@ def job(
     backend: str = DEFAULT_TASK_BACKEND_ALIAS,
     takes_context: bool = False,
 ) -> Any:
-    """``django_tasks.task`` plus retries: ``@job`` or ``@job(max_attempts=5, backoff_seconds=60)``."""
+    """``django_tasks.task`` plus retries: ``@job`` or ``@job(max_attempts=5, backoff_seconds=60)``.
+
+    A failed attempt is retried after ``backoff_seconds``, doubling each time.
+    """
     if max_attempts < 1:
         raise ImproperlyConfigured("max_attempts must be at least 1")
 
     def wrapper(func: Callable[..., Any]) -> RetryingTask:
-        plain = task(
+        plain = task(  # type: ignore[call-overload]  # takes_context is not a literal here
             priority=priority, queue_name=queue_name, backend=backend, takes_context=takes_context
         )(func)
         values = {field.name: getattr(plain, field.name) for field in fields(plain)}

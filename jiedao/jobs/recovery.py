@@ -79,7 +79,8 @@ def _recover(row: DBTaskResult, now: datetime) -> int:
     worker = row.worker_ids[-1] if row.worker_ids else "?"
     still_running = DBTaskResult.objects.filter(pk=row.pk, status=TaskResultStatus.RUNNING)
     if len(row.worker_ids) >= _attempt_limit(row):
-        message = f"WorkerLost: worker {worker} stopped while running this task, attempt {len(row.worker_ids)}\n"
+        attempt = len(row.worker_ids)
+        message = f"WorkerLost: worker {worker} stopped while running attempt {attempt}\n"
         changed = still_running.update(
             status=TaskResultStatus.FAILED,
             finished_at=now,

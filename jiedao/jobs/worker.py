@@ -69,7 +69,9 @@ class Housekeeper:
             connection.close()
 
     def start_thread(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="jobs-housekeeper", daemon=True)
+        self._thread = threading.Thread(
+            target=self.run_forever, name="jobs-housekeeper", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -89,10 +91,15 @@ def run_worker(
     batch: bool = False,
     schedule: bool = True,
 ) -> None:
-    """Recover first (tasks of the previous run of this host come back), then work."""
+    """One housekeeping round first (tasks lost by a previous run come back), then work.
+
+    A ``batch`` run (work what is ready, then exit) does that one round only; a long-lived
+    worker keeps housekeeping in a thread.
+    """
     housekeeper = Housekeeper(worker_id, schedule=schedule, interval=housekeeping_interval)
     housekeeper.run_once()
-    housekeeper.start_thread()
+    if not batch:
+        housekeeper.start_thread()
     worker = Worker(
         queue_names=queue_names,
         interval=interval,
@@ -107,6 +114,7 @@ def run_worker(
     try:
         worker.run()
     finally:
+        worker.reset_signals()
         housekeeper.stop()
 
 
@@ -128,4 +136,3 @@ def run_scheduler_only(*, worker_id: str, interval: float, rounds: int | None = 
                 time.sleep(interval)
     finally:
         mark_stopped(worker_id)
-

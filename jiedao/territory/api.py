@@ -79,14 +79,21 @@ class DepartmentOut(Schema):
 
 def _node_detail(request, rows, code: str) -> dict[str, Any]:
     node = get_object_or_404(rows, code=code)
-    return dict(
-        id=node.pk, code=node.code, name=node.name, initials=node.initials,
-        centre_lat=node.centre_lat, centre_lng=node.centre_lng, boundary=node.boundary,
-        figures=selectors.figures(request.user, node.scope_prefix),
-    )
+    return {
+        "id": node.pk,
+        "code": node.code,
+        "name": node.name,
+        "initials": node.initials,
+        "centre_lat": node.centre_lat,
+        "centre_lng": node.centre_lng,
+        "boundary": node.boundary,
+        "figures": selectors.figures(request.user, node.scope_prefix),
+    }
 
 
-@router.get("/streets", response={200: list[StreetOut], **ERRORS}, summary="Streets in your territory")
+@router.get(
+    "/streets", response={200: list[StreetOut], **ERRORS}, summary="Streets in your territory"
+)
 @paginate(Pagination)
 def list_streets(request, q: str = ""):
     return selectors.streets(request.user, q=q)

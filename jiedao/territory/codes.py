@@ -15,7 +15,9 @@ def validate_district_code(code: str) -> None:
     _twelve(code)
     if code[6:] != "000000" or code[4:6] == "00" or code[:2] == "00":
         raise ValidationError(
-            _("A district code is 6 county digits (GB/T 2260) followed by 000000, e.g. 110119000000."),
+            _(
+                "A district code is 6 county digits (GB/T 2260) followed by 000000, e.g. 110119000000."
+            ),
             code="district_code",
         )
 
@@ -28,7 +30,9 @@ def validate_street_code(code: str, district_code: str | None = None) -> None:
             code="street_code",
         )
     if district_code and code[:6] != district_code[:6]:
-        raise ValidationError(_("The street code must start with its district's code."), code="street_parent")
+        raise ValidationError(
+            _("The street code must start with its district's code."), code="street_parent"
+        )
 
 
 def validate_community_code(code: str, street_code: str | None = None) -> None:
@@ -39,17 +43,22 @@ def validate_community_code(code: str, street_code: str | None = None) -> None:
             code="community_code",
         )
     if street_code and code[:9] != street_code[:9]:
-        raise ValidationError(_("The community code must start with its street's code."), code="community_parent")
+        raise ValidationError(
+            _("The community code must start with its street's code."), code="community_parent"
+        )
 
 
 def validate_grid_code(code: str, community_code: str | None = None) -> None:
     if not re.fullmatch(rf"\d{{{12 + GRID_SUFFIX_DIGITS}}}", code) or code.endswith("000"):
         raise ValidationError(
-            _("A grid code is its community's 12 digits followed by 3 digits (not 000)."), code="grid_code"
+            _("A grid code is its community's 12 digits followed by 3 digits (not 000)."),
+            code="grid_code",
         )
     validate_community_code(code[:12])
     if community_code and code[:12] != community_code:
-        raise ValidationError(_("The grid code must start with its community's code."), code="grid_parent")
+        raise ValidationError(
+            _("The grid code must start with its community's code."), code="grid_parent"
+        )
 
 
 def grid_code(community_code: str, number: int) -> str:

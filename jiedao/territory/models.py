@@ -74,6 +74,9 @@ class District(TerritoryNode):
         verbose_name = _("district")
         verbose_name_plural = _("districts")
 
+    def get_absolute_url(self) -> str:
+        return reverse("territory:district_detail", args=[self.code])
+
     def clean(self) -> None:
         codes.validate_district_code(self.code)
 
@@ -81,7 +84,9 @@ class District(TerritoryNode):
 class Street(TerritoryNode):
     level = Level.STREET
     district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="streets")
-    area_km2 = models.DecimalField(_("area (km²)"), max_digits=8, decimal_places=2, null=True, blank=True)
+    area_km2 = models.DecimalField(
+        _("area (km²)"), max_digits=8, decimal_places=2, null=True, blank=True
+    )
 
     class Meta(TerritoryNode.Meta):
         verbose_name = _("street")
@@ -215,7 +220,9 @@ class Building(SearchableMixin, ScopedModel):
         PUBLIC = "public", _("Public")
 
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="buildings")
-    address = models.OneToOneField(StandardAddress, on_delete=models.PROTECT, related_name="building")
+    address = models.OneToOneField(
+        StandardAddress, on_delete=models.PROTECT, related_name="building"
+    )
     use = models.CharField(_("use"), max_length=16, choices=Use.choices, default=Use.RESIDENTIAL)
     floors = models.PositiveSmallIntegerField(_("floors"), default=6)
     year_built = models.PositiveSmallIntegerField(_("year built"), null=True, blank=True)
@@ -246,7 +253,9 @@ class Entrance(ScopedModel):
         verbose_name = _("entrance")
         verbose_name_plural = _("entrances")
         ordering = ["building", "number"]
-        constraints = [models.UniqueConstraint(fields=["building", "number"], name="unique_entrance")]
+        constraints = [
+            models.UniqueConstraint(fields=["building", "number"], name="unique_entrance")
+        ]
 
     def __str__(self) -> str:
         return f"{self.building} {self.number}单元"
@@ -267,20 +276,29 @@ class Dwelling(ScopedModel):
 
     entrance = models.ForeignKey(Entrance, on_delete=models.PROTECT, related_name="dwellings")
     building = models.ForeignKey(Building, on_delete=models.PROTECT, related_name="dwellings")
-    address = models.OneToOneField(StandardAddress, on_delete=models.PROTECT, related_name="dwelling")
+    address = models.OneToOneField(
+        StandardAddress, on_delete=models.PROTECT, related_name="dwelling"
+    )
     room = models.CharField(_("room"), max_length=20)
     floor = models.SmallIntegerField(_("floor"))
-    area_m2 = models.DecimalField(_("floor area (m²)"), max_digits=7, decimal_places=1, null=True, blank=True)
+    area_m2 = models.DecimalField(
+        _("floor area (m²)"), max_digits=7, decimal_places=1, null=True, blank=True
+    )
     use = models.CharField(_("use"), max_length=16, choices=Use.choices, default=Use.SELF_OCCUPIED)
 
     class Meta(ScopedModel.Meta):
         verbose_name = _("dwelling")
         verbose_name_plural = _("dwellings")
         ordering = ["building", "entrance", "room"]
-        constraints = [models.UniqueConstraint(fields=["entrance", "room"], name="unique_dwelling_room")]
+        constraints = [
+            models.UniqueConstraint(fields=["entrance", "room"], name="unique_dwelling_room")
+        ]
 
     def __str__(self) -> str:
         return str(self.address)
+
+    def get_absolute_url(self) -> str:
+        return reverse("territory:dwelling_detail", args=[self.pk])
 
     def save(self, *args, **kwargs):
         self.territory_code = self.building.territory_code
@@ -299,9 +317,15 @@ class Organisation(SearchableMixin, ScopedModel):
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="organisations")
     address = models.ForeignKey(
-        StandardAddress, on_delete=models.PROTECT, related_name="organisations", null=True, blank=True
+        StandardAddress,
+        on_delete=models.PROTECT,
+        related_name="organisations",
+        null=True,
+        blank=True,
     )
-    credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True, db_index=True)
+    credit_code = models.CharField(
+        _("unified social credit code"), max_length=18, blank=True, db_index=True
+    )
     employees = models.PositiveIntegerField(_("employees"), default=0)
     contact_name = models.CharField(_("contact"), max_length=40, blank=True)
 

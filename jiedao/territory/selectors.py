@@ -49,17 +49,33 @@ def buildings(actor: Any, q: str = "", grid: int | None = None) -> QuerySet[Buil
     return rows.filter(grid_id=grid) if grid else rows
 
 
-def dwellings(actor: Any, building: int | None = None) -> QuerySet[Dwelling]:
-    rows = visible(Dwelling, actor).select_related("address", "entrance")
+def dwellings(actor: Any, q: str = "", building: int | None = None) -> QuerySet[Dwelling]:
+    rows = (
+        visible(Dwelling, actor)
+        .filter(search_q(q, name="address__full_text", code=None, initials=None))
+        .select_related("address", "entrance", "building")
+    )
     return rows.filter(building_id=building) if building else rows
 
 
+def households(actor: Any, dwelling: int | None = None) -> QuerySet[Household]:
+    rows = visible(Household, actor).annotate(member_count=Count("members"))
+    return rows.filter(dwelling_id=dwelling) if dwelling else rows
+
+
 def addresses(actor: Any, q: str = "") -> QuerySet[StandardAddress]:
-    return visible(StandardAddress, actor).filter(search_q(q, name="full_text", code=None, initials=None))
+    rows = visible(StandardAddress, actor).filter(
+        search_q(q, name="full_text", code=None, initials=None)
+    )
+    return rows.select_related("grid")
 
 
 def organisations(actor: Any, q: str = "", kind: str = "") -> QuerySet[Organisation]:
-    rows = visible(Organisation, actor).filter(search_q(q, code="credit_code")).select_related("grid", "address")
+    rows = (
+        visible(Organisation, actor)
+        .filter(search_q(q, code="credit_code"))
+        .select_related("grid", "address")
+    )
     return rows.filter(kind=kind) if kind else rows
 
 

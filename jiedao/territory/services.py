@@ -77,12 +77,20 @@ def retire_node(actor: Any, node: TerritoryNode, on: date) -> TerritoryNode:
 def save_record(actor: Any, record: models.Model, **changes: Any) -> models.Model:
     """Create or update a building, dwelling, address or organisation inside the actor's scope."""
     with unscoped():
-        before = snapshot(type(record)._base_manager.filter(pk=record.pk).first()) if record.pk else None
+        before = (
+            snapshot(type(record)._base_manager.filter(pk=record.pk).first()) if record.pk else None
+        )
         for field, value in changes.items():
             setattr(record, field, value)
         record.full_clean()
         record.save()
     _require_scope(actor, record.territory_code)  # type: ignore[attr-defined]
     action = "create" if before is None else "update"
-    log_action(actor, f"territory.{record._meta.model_name}.{action}", record, before=before, after=snapshot(record))
+    log_action(
+        actor,
+        f"territory.{record._meta.model_name}.{action}",
+        record,
+        before=before,
+        after=snapshot(record),
+    )
     return record

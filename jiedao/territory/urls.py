@@ -4,6 +4,8 @@ from jiedao.territory import views
 
 app_name = "territory"
 urlpatterns = [
+    path("districts/", views.DistrictList.as_view(), name="district_list"),
+    path("districts/<str:code>/", views.DistrictDetail.as_view(), name="district_detail"),
     path("streets/", views.StreetList.as_view(), name="street_list"),
     path("streets/<str:code>/", views.StreetDetail.as_view(), name="street_detail"),
     path("communities/", views.CommunityList.as_view(), name="community_list"),
@@ -12,6 +14,9 @@ urlpatterns = [
     path("grids/<str:code>/", views.GridDetail.as_view(), name="grid_detail"),
     path("buildings/", views.BuildingList.as_view(), name="building_list"),
     path("buildings/<int:pk>/", views.BuildingDetail.as_view(), name="building_detail"),
+    path("dwellings/", views.DwellingList.as_view(), name="dwelling_list"),
+    path("dwellings/<int:pk>/", views.DwellingDetail.as_view(), name="dwelling_detail"),
+    path("addresses/", views.AddressList.as_view(), name="address_list"),
     path("organisations/", views.OrganisationList.as_view(), name="organisation_list"),
     path("organisations/<int:pk>/", views.OrganisationDetail.as_view(), name="organisation_detail"),
     path("departments/", views.DepartmentList.as_view(), name="department_list"),

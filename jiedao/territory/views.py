@@ -10,6 +10,12 @@ from jiedao.territory import selectors
 CODE, NAME = ("code", _("Code")), ("name", _("Name"))
 
 
+class DistrictList(ScopedListView):
+    selector = selectors.districts
+    title, export_name = _("Districts"), "districts"
+    columns = [CODE, NAME]
+
+
 class StreetList(ScopedListView):
     selector = selectors.streets
     title, export_name = _("Streets"), "streets"
@@ -31,19 +37,60 @@ class GridList(ScopedListView):
 class BuildingList(ScopedListView):
     selector = selectors.buildings
     title, export_name, filters = _("Buildings"), "buildings", ("grid",)
-    columns = [NAME, ("address.full_text", _("Address")), ("grid", _("Grid")), ("get_use_display", _("Use")), ("floors", _("Floors"))]
+    columns = [
+        NAME,
+        ("address.full_text", _("Address")),
+        ("grid", _("Grid")),
+        ("get_use_display", _("Use")),
+        ("floors", _("Floors")),
+    ]
+
+
+class DwellingList(ScopedListView):
+    selector = selectors.dwellings
+    title, export_name, filters = _("Dwellings"), "dwellings", ("building",)
+    columns = [
+        ("address.full_text", _("Address")),
+        ("building", _("Building")),
+        ("floor", _("Floor")),
+        ("area_m2", _("Floor area (m²)")),
+        ("get_use_display", _("Use")),
+    ]
+
+
+class AddressList(ScopedListView):
+    selector = selectors.addresses
+    title, export_name = _("Standard addresses"), "addresses"
+    columns = [
+        ("full_text", _("Address")),
+        ("grid", _("Grid")),
+        ("lat", _("Latitude")),
+        ("lng", _("Longitude")),
+    ]
 
 
 class OrganisationList(ScopedListView):
     selector = selectors.organisations
     title, export_name = _("Organisations"), "organisations"
-    columns = [NAME, ("get_kind_display", _("Kind")), ("credit_code", _("Credit code")), ("grid", _("Grid")), ("employees", _("Employees"))]
+    columns = [
+        NAME,
+        ("get_kind_display", _("Kind")),
+        ("credit_code", _("Credit code")),
+        ("grid", _("Grid")),
+        ("employees", _("Employees")),
+    ]
 
 
 class DepartmentList(ScopedListView):
     selector = selectors.departments
     title, export_name = _("Departments"), "departments"
-    columns = [CODE, NAME, ("get_kind_display", _("Kind")), ("district", _("District")), ("phone", _("Duty phone"))]
+    columns = [
+        CODE,
+        NAME,
+        ("get_kind_display", _("Kind")),
+        ("district", _("District")),
+        ("phone", _("Duty phone")),
+    ]
 
 
 class NodeDetail(ScopedDetailView):
@@ -59,6 +106,13 @@ class NodeDetail(ScopedDetailView):
 
     def children(self, node: Any) -> Any:
         return None
+
+
+class DistrictDetail(NodeDetail):
+    selector = selectors.districts
+
+    def children(self, node):
+        return selectors.streets(self.request.user).filter(district=node)
 
 
 class StreetDetail(NodeDetail):
@@ -90,6 +144,16 @@ class BuildingDetail(ScopedDetailView):
         context = super().get_context_data(**kwargs)
         context["figures"] = selectors.building_figures(self.request.user, self.object)
         context["dwellings"] = selectors.dwellings(self.request.user, building=self.object.pk)
+        return context
+
+
+class DwellingDetail(ScopedDetailView):
+    selector = selectors.dwellings
+    template_name = "territory/dwelling_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["households"] = selectors.households(self.request.user, dwelling=self.object.pk)
         return context
 
 

@@ -29,7 +29,9 @@ def test_login_and_audit(client, world, role_users):
     assert response.status_code == 302 and response["Location"] == "/home/"
     assert client.get("/home/").status_code == 200
     with unscoped():
-        assert AuditEntry.objects.filter(action="accounts.login", actor=role_users[Role.STREET_STAFF]).exists()
+        assert AuditEntry.objects.filter(
+            action="accounts.login", actor=role_users[Role.STREET_STAFF]
+        ).exists()
 
 
 def test_wrong_password_is_refused(client, world, role_users):
@@ -47,7 +49,9 @@ def test_lockout_after_five_failures(client, world, role_users):
 
 
 def test_open_redirect_is_refused(client, world, role_users):
-    response = client.post("/accounts/login/?next=https://evil.example/", {"username": "street", "password": PASSWORD})
+    response = client.post(
+        "/accounts/login/?next=https://evil.example/", {"username": "street", "password": PASSWORD}
+    )
     assert response["Location"] == "/home/"
 
 
@@ -122,8 +126,11 @@ def test_expired_or_revoked_token_is_refused(client, world, role_users):
     from django.utils import timezone
 
     user = role_users[Role.GRID_WORKER]
-    token, key = issue_api_token(None, user, "old", expires_at=timezone.now())
-    assert client.get("/api/territory/buildings", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+    _token, key = issue_api_token(None, user, "old", expires_at=timezone.now())
+    assert (
+        client.get("/api/territory/buildings", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+        == 401
+    )
 
 
 def test_user_with_no_grant_sees_nothing(client, world):

@@ -50,4 +50,11 @@ def test_grid_detail_has_geojson_and_figures(client, world, role_users):
     client.force_login(role_users[Role.GRID_WORKER])
     data = client.get(f"/api/territory/grids/{world.grid_a1x.code}").json()
     assert data["boundary"]["type"] == "Polygon"
-    assert data["figures"] == {"grids": 1, "buildings": 1, "dwellings": 1, "households": 1, "population": 1, "organisations": 1}
+    assert data["figures"] == {
+        "grids": 1,
+        "buildings": 1,
+        "dwellings": 1,
+        "households": 1,
+        "population": 1,
+        "organisations": 1,
+    }

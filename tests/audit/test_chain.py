@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -15,12 +17,15 @@ from jiedao.core.scopes import unscoped
 def chain(world, role_users):
     actor = role_users["street_staff"]
     with origin(Origin(ip="10.0.0.7", user_agent="pytest", request_id="req-1")):
-        return [log_action(actor, "test.write", world.grid_a1x, before={"n": i}, after={"n": i + 1}) for i in range(5)]
+        return [
+            log_action(actor, "test.write", world.grid_a1x, before={"n": i}, after={"n": i + 1})
+            for i in range(5)
+        ]
 
 
 def test_entries_are_chained_from_genesis(chain):
     assert chain[0].prev_hash == GENESIS_HASH
-    for previous, entry in zip(chain, chain[1:], strict=False):
+    for previous, entry in itertools.pairwise(chain):
         assert entry.prev_hash == previous.hash and entry.seq == previous.seq + 1
     assert chain[0].ip == "10.0.0.7" and chain[0].request_id == "req-1"
     assert chain[0].territory_code == "110119001001001"
@@ -29,7 +34,9 @@ def test_entries_are_chained_from_genesis(chain):
 
 def test_sensitive_read_is_recorded(world, role_users):
     person = world.persons["a1x"]
-    entry = log_sensitive_read(role_users["workstation_staff"], person, "id_number", reason="核实低保申请")
+    entry = log_sensitive_read(
+        role_users["workstation_staff"], person, "id_number", reason="核实低保申请"
+    )
     assert entry.kind == AuditEntry.Kind.SENSITIVE_READ and entry.note == "核实低保申请"
     assert entry.territory_code == person.territory_code
 
@@ -43,7 +50,9 @@ def test_application_cannot_change_or_delete(chain):
         entry.delete()
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_auditentry SET note = 'x'", "DELETE FROM audit_auditentry"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_auditentry SET note = 'x'", "DELETE FROM audit_auditentry"]
+)
 def test_database_refuses_update_and_delete(chain, statement):
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement)

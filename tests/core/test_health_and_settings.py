@@ -32,11 +32,20 @@ def test_healthz_checks_redis_when_configured(client, db, settings):
 
 
 def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "JIEDAO_FIELD_KEY", "DEBUG"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "JIEDAO_FIELD_KEY", "DEBUG"}
+    }
     return subprocess.run(
-        [sys.executable, "-c", "import django; from django.conf import settings; django.setup(); print(settings.DEBUG)"],
+        [
+            sys.executable,
+            "-c",
+            "import django; from django.conf import settings; django.setup(); print(settings.DEBUG)",
+        ],
         env={**clean, "DJANGO_SETTINGS_MODULE": "jiedao.config.settings", **env},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -54,6 +63,8 @@ def test_production_refuses_default_secrets(env, message):
 
 
 def test_production_starts_with_real_secrets():
-    result = _settings_in_subprocess(JIEDAO_ENV="production", SECRET_KEY="s" * 50, JIEDAO_FIELD_KEY="k" * 44)
+    result = _settings_in_subprocess(
+        JIEDAO_ENV="production", SECRET_KEY="s" * 50, JIEDAO_FIELD_KEY="k" * 44
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

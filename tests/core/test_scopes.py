@@ -56,19 +56,27 @@ def test_forward_foreign_keys_need_no_scope(world):
 
 
 def test_minimal_prefixes_drop_covered():
-    assert _minimal_prefixes(["110119001", "110119001001", "110119002001001"]) == ["110119001", "110119002001001"]
+    assert _minimal_prefixes(["110119001", "110119001001", "110119002001001"]) == [
+        "110119001",
+        "110119002001001",
+    ]
 
 
 codes_strategy = st.builds(
     lambda d, s, c, g: f"110{d:03d}{s:03d}{c:03d}{g:03d}",
-    st.integers(100, 120), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
+    st.integers(100, 120),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 4),
 )
 
 
 @given(st.lists(codes_strategy, min_size=1, max_size=5), codes_strategy)
 def test_covers_code_means_a_granted_node_contains_the_grid(granted, grid_code):
     """A grant on a grid, community, street or district covers exactly the grids below it."""
-    nodes = [g[: n] + "0" * (12 - n) if n < 12 else g[:n] for g in granted for n in (6, 9, 12, 15)][:4]
+    nodes = [g[:n] + "0" * (12 - n) if n < 12 else g[:n] for g in granted for n in (6, 9, 12, 15)][
+        :4
+    ]
     prefixes = frozenset(codes.scope_prefix(node) for node in nodes)
     scope = Scope(prefixes=prefixes)
     inside = any(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import given
@@ -13,7 +15,9 @@ def test_valid_district_codes(code):
     codes.validate_district_code(code)
 
 
-@pytest.mark.parametrize("code", ["110100000000", "11011900000", "110119001000", "11011900000x", ""])
+@pytest.mark.parametrize(
+    "code", ["110100000000", "11011900000", "110119001000", "11011900000x", ""]
+)
 def test_invalid_district_codes(code):
     with pytest.raises(ValidationError):
         codes.validate_district_code(code)
@@ -49,8 +53,12 @@ def test_grid_code_appends_three_digits_to_the_community():
 
 @pytest.mark.parametrize(
     ("code", "prefix"),
-    [("110119000000", "110119"), ("110119001000", "110119001"), ("110119001001", "110119001001"),
-     ("110119001001002", "110119001001002")],
+    [
+        ("110119000000", "110119"),
+        ("110119001000", "110119001"),
+        ("110119001001", "110119001001"),
+        ("110119001001002", "110119001001002"),
+    ],
 )
 def test_scope_prefix(code, prefix):
     assert codes.scope_prefix(code) == prefix
@@ -58,9 +66,11 @@ def test_scope_prefix(code, prefix):
 
 @given(st.text(max_size=20))
 def test_validators_never_crash_on_garbage(text):
-    for validate in (codes.validate_district_code, codes.validate_street_code,
-                     codes.validate_community_code, codes.validate_grid_code):
-        try:
+    for validate in (
+        codes.validate_district_code,
+        codes.validate_street_code,
+        codes.validate_community_code,
+        codes.validate_grid_code,
+    ):
+        with contextlib.suppress(ValidationError):
             validate(text)
-        except ValidationError:
-            pass

@@ -29,7 +29,9 @@ def test_search_by_name_code_and_initials(world, role_users):
 
 def test_create_grid_derives_code_and_is_audited(world, role_users):
     actor = role_users[Role.STREET_STAFF]
-    grid = services.create_grid(actor, world.community_a1, "香水园第三网格", boundary=f.square(115.97, 40.46))
+    grid = services.create_grid(
+        actor, world.community_a1, "香水园第三网格", boundary=f.square(115.97, 40.46)
+    )
     assert grid.code == "110119001001003"
     assert grid.centre_lat and 40.46 < grid.centre_lat < 40.47
     assert (grid.min_lng, grid.max_lat) == pytest.approx((115.97, 40.464))
@@ -67,8 +69,16 @@ def test_bad_code_is_a_clear_error(world, role_users):
     "boundary",
     [
         {"type": "Point", "coordinates": [115.9, 40.4]},
-        {"type": "Polygon", "coordinates": [[[115.9, 40.4], [115.91, 40.41], [115.9, 40.41], [115.91, 40.4], [115.9, 40.4]]]},
-        {"type": "Polygon", "coordinates": [[[40.4, 115.9], [40.41, 115.9], [40.41, 115.91], [40.4, 115.9]]]},
+        {
+            "type": "Polygon",
+            "coordinates": [
+                [[115.9, 40.4], [115.91, 40.41], [115.9, 40.41], [115.91, 40.4], [115.9, 40.4]]
+            ],
+        },
+        {
+            "type": "Polygon",
+            "coordinates": [[[40.4, 115.9], [40.41, 115.9], [40.41, 115.91], [40.4, 115.9]]],
+        },
         {"type": "Polygon", "coordinates": "nonsense"},
     ],
     ids=["point", "bow-tie", "lat-lng-swapped", "garbage"],
@@ -86,6 +96,8 @@ def test_building_figures_are_derived(world, role_users):
     building = world.buildings["a1x"]
     extra = f.DwellingFactory(entrance__building=building)
     f.PersonFactory(household__dwelling=extra)
-    f.PersonFactory(household=extra.households.model.all_objects.get(dwelling=extra), dwelling=extra)
+    f.PersonFactory(
+        household=extra.households.model.all_objects.get(dwelling=extra), dwelling=extra
+    )
     figures = selectors.building_figures(actor, building)
     assert figures == {"dwellings": 2, "households": 2, "population": 3, "entrances": 2}

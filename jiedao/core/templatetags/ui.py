@@ -58,7 +58,9 @@ def figure_items(figures: dict[str, int] | None) -> list[tuple[str, str, int]]:
     """(key, translated label, value) in a fixed order."""
     if not figures:
         return []
-    return [(key, str(label), figures[key]) for key, label in FIGURE_LABELS.items() if key in figures]
+    return [
+        (key, str(label), figures[key]) for key, label in FIGURE_LABELS.items() if key in figures
+    ]
 
 
 @register.simple_tag
@@ -68,13 +70,21 @@ def figures_chart(figures: dict[str, int] | None) -> str:
     option = {
         "grid": {"left": 8, "right": 8, "top": 28, "bottom": 8, "containLabel": True},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "category", "data": [label for _key, label, _value in items],
-                  "axisLabel": {"interval": 0, "color": "#1b1f24"}},
+        "xAxis": {
+            "type": "category",
+            "data": [label for _key, label, _value in items],
+            "axisLabel": {"interval": 0, "color": "#1b1f24"},
+        },
         "yAxis": {"type": "value", "axisLabel": {"color": "#1b1f24"}},
-        "series": [{
-            "type": "bar", "name": _("Count"), "data": [value for _key, _label, value in items],
-            "itemStyle": {"color": CHART_COLOUR}, "label": {"show": True, "position": "top"},
-        }],
+        "series": [
+            {
+                "type": "bar",
+                "name": _("Count"),
+                "data": [value for _key, _label, value in items],
+                "itemStyle": {"color": CHART_COLOUR},
+                "label": {"show": True, "position": "top"},
+            }
+        ],
     }
     return json.dumps(option, ensure_ascii=False)
 
@@ -82,6 +92,8 @@ def figures_chart(figures: dict[str, int] | None) -> str:
 @register.simple_tag
 def map_geojson(node: Any, children: Any = None) -> str:
     """A FeatureCollection of the node's shape and its children's shapes or points ('' if none)."""
+    if children is not None and not hasattr(children, "__iter__"):
+        children = [children]  # a building shown inside its grid
     features = [_feature(node, "self")] if node is not None else []
     features += [_feature(child, "child") for child in children or []]
     features = [feature for feature in features if feature is not None]

@@ -1,0 +1,125 @@
+"""Periodic jobs: one run per slot however many schedulers, one catch-up run after downtime."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from jiedao.jobs.base import PERIODIC_JOBS as REAL_REGISTRY
+from jiedao.jobs.base import periodic
+from jiedao.jobs.models import PeriodicRun
+from jiedao.jobs.scheduler import Scheduler, claim_slot, slot_start
+from jiedao.jobs.worker import run_scheduler_only
+from tests.jobs import sample_tasks
+from tests.jobs.helpers import run_worker_loop
+
+HOUR = timedelta(hours=1)
+
+
+def local(*args: int) -> datetime:
+    return timezone.make_aware(datetime(*args), timezone.get_default_timezone())
+
+
+@pytest.fixture
+def hourly(registry):
+    periodic(every=HOUR, name="test.hourly")(sample_tasks.succeeds)
+    return registry["test.hourly"]
+
+
+def test_builtin_cleanup_job_is_registered():
+    assert "jobs.heartbeat_cleanup" in REAL_REGISTRY
+
+
+def test_slots_are_aligned_to_local_time():
+    assert slot_start(local(2026, 3, 5, 10, 37), HOUR) == local(2026, 3, 5, 10)
+    assert slot_start(local(2026, 3, 5, 10, 37), timedelta(days=1)) == local(2026, 3, 5)
+    assert slot_start(local(2026, 3, 5, 10, 0), HOUR) == local(2026, 3, 5, 10)
+
+
+def test_periodic_rejects_sub_minute_intervals(registry):
+    with pytest.raises(ImproperlyConfigured):
+        periodic(every=timedelta(seconds=10))(sample_tasks.succeeds)
+
+
+@pytest.mark.django_db
+def test_two_schedulers_claim_a_slot_once(hourly):
+    now = local(2026, 3, 5, 10, 37)
+
+    first = Scheduler("scheduler-a").tick(now)
+    second = Scheduler("scheduler-b").tick(now)
+    again_later_in_slot = Scheduler("scheduler-a").tick(now + timedelta(minutes=20))
+
+    assert [run.claimed_by for run in first] == ["scheduler-a"]
+    assert second == [] and again_later_in_slot == []
+    assert PeriodicRun.objects.filter(name="test.hourly").count() == 1
+    assert DBTaskResult.objects.filter(task_path=hourly.task_path).count() == 1
+
+
+@pytest.mark.django_db
+def test_next_slot_is_claimed_and_the_enqueued_task_runs(hourly):
+    Scheduler("a").tick(local(2026, 3, 5, 10, 5))
+    Scheduler("b").tick(local(2026, 3, 5, 11, 5))
+    run_worker_loop()
+
+    runs = PeriodicRun.objects.filter(name="test.hourly").order_by("slot_start")
+    assert [run.slot_start for run in runs] == [local(2026, 3, 5, 10), local(2026, 3, 5, 11)]
+    results = DBTaskResult.objects.filter(id__in=[run.task_result_id for run in runs])
+    assert {row.status for row in results} == {TaskResultStatus.SUCCESSFUL}
+
+
+@pytest.mark.django_db
+def test_catch_up_after_downtime_enqueues_once(hourly):
+    Scheduler("a").tick(local(2026, 3, 5, 10, 5))
+    # The worker was down from 10:30 until 15:20: slots 11, 12, 13 and 14 passed unrun.
+    restart = local(2026, 3, 5, 15, 20)
+
+    caught_up = Scheduler("a-restarted").tick(restart)
+    Scheduler("a-restarted").tick(restart + timedelta(seconds=10))
+
+    assert len(caught_up) == 1
+    assert caught_up[0].slot_start == local(2026, 3, 5, 15)
+    assert caught_up[0].missed_slots == 4
+    assert PeriodicRun.objects.filter(name="test.hourly").count() == 2
+    assert DBTaskResult.objects.filter(task_path=hourly.task_path).count() == 2
+
+
+@pytest.mark.django_db
+def test_scheduler_only_loop_claims_slots(hourly):
+    run_scheduler_only(worker_id="rq-scheduler", interval=0, rounds=2)
+    assert PeriodicRun.objects.filter(name="test.hourly", claimed_by="rq-scheduler").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_schedulers_claim_a_slot_once(hourly):
+    """Two scheduler threads, each with its own connection, race for the same slot."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's shared-cache test database does not let two writers wait")
+    now = local(2026, 3, 5, 10, 37)
+    barrier = threading.Barrier(2)
+    claimed: list[object] = []
+
+    def scheduler(name: str) -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            barrier.wait()
+            claimed.append(claim_slot(hourly, now, name))
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=scheduler, args=(name,)) for name in ("x", "y")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(run is not None for run in claimed) == 1
+    assert PeriodicRun.objects.filter(name="test.hourly").count() == 1
+    assert DBTaskResult.objects.filter(task_path=hourly.task_path).count() == 1
