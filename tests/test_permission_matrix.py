@@ -149,7 +149,25 @@ def test_building_detail(client, world, role_users, role, grid_key):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("endpoint", ["buildings", "organisations"])
+@pytest.mark.parametrize("grid_key", sorted(ALL_GRIDS))
+@pytest.mark.parametrize("kind", ["dwellings", "organisations"])
+def test_record_detail(client, world, role_users, role, grid_key, kind):
+    building = world.buildings[grid_key]
+    record = (
+        building.dwellings.model.all_objects.get(building=building)
+        if kind == "dwellings"
+        else (building.grid.organisations.model.all_objects.get(grid=building.grid))
+    )
+    _login(client, role_users[role])
+    allowed = grid_key in RECORD_GRIDS[role]
+    assert client.get(f"/api/territory/{kind}/{record.pk}").status_code == (200 if allowed else 404)
+    page = client.get(f"/territory/{kind}/{record.pk}/")
+    expected_page = 403 if role == Role.RESIDENT else (200 if allowed else 404)
+    assert page.status_code == expected_page, (role, grid_key, kind)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ["buildings", "organisations", "dwellings", "addresses"])
 def test_record_lists(client, world, role_users, role, endpoint):
     _login(client, role_users[role])
     grid_codes = {getattr(world, f"grid_{key}").code for key in RECORD_GRIDS[role]}
@@ -164,6 +182,18 @@ def test_record_lists(client, world, role_users, role, endpoint):
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_district_list_and_detail(client, world, role_users, role):
+    _login(client, role_users[role])
+    codes = {row["code"] for row in client.get("/api/territory/districts").json()["items"]}
+    expected = {"110119000000", "110228000000"} if role == Role.SYSTEM_ADMIN else {"110119000000"}
+    assert codes == expected, role
+    other = client.get("/territory/districts/110228000000/")
+    assert other.status_code == (
+        403 if role == Role.RESIDENT else 200 if role == Role.SYSTEM_ADMIN else 404
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_department_list_and_detail(client, world, role_users, role):
     _login(client, role_users[role])
     expected = DEPARTMENTS[role]
@@ -172,7 +202,10 @@ def test_department_list_and_detail(client, world, role_users, role):
         getattr(world, a).code for a in expected
     }, role
     for attr in ("department", "other_department"):
-        page = client.get(f"/territory/departments/{getattr(world, attr).code}/")
+        code = getattr(world, attr).code
+        api = client.get(f"/api/territory/departments/{code}")
+        assert api.status_code == (200 if attr in expected else 404), (role, attr)
+        page = client.get(f"/territory/departments/{code}/")
         if role == Role.RESIDENT:
             assert page.status_code == 403
         else:

@@ -32,3 +32,7 @@ class ApiTokenAdmin(AuditedAdminMixin):
     )
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
     raw_id_fields = ("user",)
+
+    def has_add_permission(self, request):
+        # A key is shown once, so tokens are issued by `manage.py issue_api_token`.
+        return False

@@ -22,6 +22,10 @@ class NodeOut(Schema):
     centre_lng: float | None
 
 
+class DistrictOut(NodeOut):
+    pass
+
+
 class StreetOut(NodeOut):
     district_id: int
 
@@ -57,6 +61,35 @@ class BuildingOut(Schema):
 
 class BuildingDetailOut(BuildingOut):
     figures: dict[str, int]
+
+
+class DwellingOut(Schema):
+    id: int
+    building_id: int
+    territory_code: str
+    address: str
+    room: str
+    floor: int
+    area_m2: float | None
+    use: str
+
+    @staticmethod
+    def resolve_address(obj: Any) -> str:
+        return obj.address.full_text
+
+
+class AddressOut(Schema):
+    id: int
+    grid_id: int
+    territory_code: str
+    full_text: str
+    road: str
+    number: str
+    building_no: str
+    entrance_no: str
+    room_no: str
+    lat: float | None
+    lng: float | None
 
 
 class OrganisationOut(Schema):
@@ -139,6 +172,27 @@ def get_building(request, building_id: int):
     return building
 
 
+@router.get("/dwellings", response={200: list[DwellingOut], **ERRORS})
+@paginate(Pagination)
+def list_dwellings(request, q: str = "", building: int | None = None):
+    return selectors.dwellings(request.user, q=q, building=building)
+
+
+@router.get("/dwellings/{dwelling_id}", response={200: DwellingOut, **ERRORS})
+def get_dwelling(request, dwelling_id: int):
+    return get_object_or_404(selectors.dwellings(request.user), pk=dwelling_id)
+
+
+@router.get(
+    "/addresses",
+    response={200: list[AddressOut], **ERRORS},
+    summary="Standard addresses (标准地址)",
+)
+@paginate(Pagination)
+def list_addresses(request, q: str = ""):
+    return selectors.addresses(request.user, q=q)
+
+
 @router.get("/organisations", response={200: list[OrganisationOut], **ERRORS})
 @paginate(Pagination)
 def list_organisations(request, q: str = "", kind: str = ""):
@@ -149,3 +203,13 @@ def list_organisations(request, q: str = "", kind: str = ""):
 @paginate(Pagination)
 def list_departments(request, q: str = ""):
     return selectors.departments(request.user, q=q)
+
+
+@router.get("/organisations/{organisation_id}", response={200: OrganisationOut, **ERRORS})
+def get_organisation(request, organisation_id: int):
+    return get_object_or_404(selectors.organisations(request.user), pk=organisation_id)
+
+
+@router.get("/departments/{code}", response={200: DepartmentOut, **ERRORS})
+def get_department(request, code: str):
+    return get_object_or_404(selectors.departments(request.user), code=code)

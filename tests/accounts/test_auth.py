@@ -143,3 +143,20 @@ def test_user_with_no_grant_sees_nothing(client, world):
 def test_system_admin_is_only_for_whole_system(world):
     user = user_with_role(Role.SYSTEM_ADMIN, username="root2")
     assert user.scope.everything
+
+
+def test_issue_api_token_command(client, world, role_users, capsys):
+    from django.core.management import call_command
+
+    call_command("issue_api_token", "street", "12345 热线网关", "--days", "30")
+    key = capsys.readouterr().out.splitlines()[1]
+    response = client.get("/api/territory/communities", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200 and response.json()["count"] == 2
+
+
+def test_issue_api_token_for_unknown_user_fails(db):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No active user"):
+        call_command("issue_api_token", "ghost", "x")

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from unittest import mock
+
 from django_tasks_db.management.commands.db_worker import Worker
+
+
+@contextmanager
+def keep_test_connection():
+    """The worker loop calls close_old_connections() like a request would; inside a test's
+    transaction on PostgreSQL that closes the connection, so make it a no-op here."""
+    with (
+        mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"),
+        mock.patch("jiedao.jobs.worker.close_old_connections"),
+    ):
+        yield
 
 
 def run_worker_loop(worker_id: str = "test-worker", max_tasks: int = 20) -> None:
     """django-tasks-db's worker loop, synchronously: until no task is ready or max_tasks ran."""
-    Worker(
+    worker = Worker(
         queue_names=["*"],
         interval=0,
         batch=True,
@@ -16,4 +30,6 @@ def run_worker_loop(worker_id: str = "test-worker", max_tasks: int = 20) -> None
         max_tasks=max_tasks,
         worker_id=worker_id,
         excluded_queue_names=[],
-    ).run()
+    )
+    with keep_test_connection():
+        worker.run()

@@ -18,7 +18,7 @@ from jiedao.jobs.models import PeriodicRun
 from jiedao.jobs.scheduler import Scheduler, claim_slot, slot_start
 from jiedao.jobs.worker import run_scheduler_only
 from tests.jobs import sample_tasks
-from tests.jobs.helpers import run_worker_loop
+from tests.jobs.helpers import keep_test_connection, run_worker_loop
 
 HOUR = timedelta(hours=1)
 
@@ -92,34 +92,54 @@ def test_catch_up_after_downtime_enqueues_once(hourly):
 
 @pytest.mark.django_db
 def test_scheduler_only_loop_claims_slots(hourly):
-    run_scheduler_only(worker_id="rq-scheduler", interval=0, rounds=2)
+    with keep_test_connection():
+        run_scheduler_only(worker_id="rq-scheduler", interval=0, rounds=2)
     assert PeriodicRun.objects.filter(name="test.hourly", claimed_by="rq-scheduler").count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
+def in_own_connection(work, *args):
+    """Run ``work`` in a thread: its own connection, autocommitted, unlike the test's."""
+    from django.db import connection as thread_connection
+
+    try:
+        return work(*args)
+    finally:
+        thread_connection.close()
+
+
+@pytest.mark.django_db
 def test_concurrent_schedulers_claim_a_slot_once(hourly):
-    """Two scheduler threads, each with its own connection, race for the same slot."""
+    """Two scheduler threads, each with its own connection, race to insert the same slot row.
+
+    PostgreSQL only: the threads commit for real (the test's transaction sees their rows under
+    READ COMMITTED) and clean up after themselves. SQLite's in-memory test database has no
+    waiting writers to race.
+    """
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite's shared-cache test database does not let two writers wait")
+        pytest.skip("needs PostgreSQL")
     now = local(2026, 3, 5, 10, 37)
     barrier = threading.Barrier(2)
     claimed: list[object] = []
 
-    def scheduler(name: str) -> None:
-        from django.db import connection as thread_connection
+    def race(name: str) -> None:
+        barrier.wait()
+        claimed.append(claim_slot(hourly, now, name))
 
-        try:
-            barrier.wait()
-            claimed.append(claim_slot(hourly, now, name))
-        finally:
-            thread_connection.close()
+    def clean_up() -> None:
+        runs = PeriodicRun.objects.filter(name="test.hourly")
+        DBTaskResult.objects.filter(id__in=[run.task_result_id for run in runs]).delete()
+        runs.delete()
 
-    threads = [threading.Thread(target=scheduler, args=(name,)) for name in ("x", "y")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sum(run is not None for run in claimed) == 1
-    assert PeriodicRun.objects.filter(name="test.hourly").count() == 1
-    assert DBTaskResult.objects.filter(task_path=hourly.task_path).count() == 1
+    threads = [threading.Thread(target=in_own_connection, args=(race, n)) for n in "xy"]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(run is not None for run in claimed) == 1
+        assert PeriodicRun.objects.filter(name="test.hourly").count() == 1
+        assert DBTaskResult.objects.filter(task_path=hourly.task_path).count() == 1
+    finally:
+        cleaner = threading.Thread(target=in_own_connection, args=(clean_up,))
+        cleaner.start()
+        cleaner.join()

@@ -165,7 +165,9 @@ def test_building_detail(client, leader, world):
 
 
 def test_organisation_and_department_detail(client, leader, role_users, world):
-    organisation = f.OrganisationFactory(grid=world.grid_a1x, name="延庆第一中学", credit_code="91110229MA00000000")
+    organisation = f.OrganisationFactory(
+        grid=world.grid_a1x, name="延庆第一中学", credit_code="91110229MA00000000"
+    )
     page = html(client.get(organisation.get_absolute_url()))
     assert h1(page) == "延庆第一中学" and "91110229MA00000000" in page
     client.force_login(role_users[Role.DISTRICT_ADMIN])
