@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from rules.contrib.views import PermissionRequiredMixin
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView
 
-from jiedao.accounts.roles import AUDIT_READERS
 from jiedao.audit import selectors
 from jiedao.core.export import xlsx_response
 
 
-class AuditList(LoginRequiredMixin, UserPassesTestMixin, ListView):
+class AuditList(PermissionRequiredMixin, ListView):
+    permission_required = "audit.view_trail"
     template_name = "audit/list.html"
     paginate_by = 50
     columns = [
@@ -21,9 +21,6 @@ class AuditList(LoginRequiredMixin, UserPassesTestMixin, ListView):
         ("ip", _("From")),
         ("hash", _("Hash")),
     ]
-
-    def test_func(self) -> bool:
-        return self.request.user.has_role(*AUDIT_READERS)  # type: ignore[union-attr]
 
     def get_queryset(self):
         return selectors.entries(self.request.user, q=self.request.GET.get("q", ""))

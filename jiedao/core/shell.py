@@ -8,7 +8,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from jiedao.accounts.roles import AUDIT_READERS, Role
+from jiedao.accounts.roles import Role
 from jiedao.territory import selectors
 
 
@@ -40,7 +40,7 @@ def navigation(user: Any) -> list[NavItem]:
                 NavItem(_("Organisations"), "territory:organisation_list"),
             ]
         items.append(NavItem(_("Departments"), "territory:department_list"))
-    if user.has_role(*AUDIT_READERS):
+    if user.has_perm("audit.view_trail"):
         items.append(NavItem(_("Audit trail"), "audit:list"))
     return items
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from rules.contrib.views import PermissionRequiredMixin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,11 +14,14 @@ from django.views.generic import DetailView, ListView
 from jiedao.core.export import xlsx_response
 
 
-class StaffOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
+class StaffOnlyMixin(PermissionRequiredMixin):
+    """Territory pages are for staff; what each sees is limited by the selectors' scope."""
+
+    permission_required = "territory.browse"
     request: HttpRequest
 
-    def test_func(self) -> bool:
-        return bool(getattr(self.request.user, "is_staff_member", False))
+    def get_permission_object(self) -> None:
+        return None  # a page-level permission; the selectors' scope decides about objects
 
 
 class ScopedListView(StaffOnlyMixin, ListView):

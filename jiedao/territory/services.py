@@ -22,6 +22,11 @@ def _require_scope(actor: Any, code: str) -> None:
         raise PermissionDenied(_("This is outside your territory."))
 
 
+def _require_editor(actor: Any, record: models.Model) -> None:
+    if actor is not None and not actor.has_perm("territory.change_record", record):
+        raise PermissionDenied(_("You may not change this record."))
+
+
 def _apply_boundary(node: TerritoryNode, boundary: dict | None) -> None:
     node.boundary = boundary
     if boundary:
@@ -84,7 +89,7 @@ def save_record(actor: Any, record: models.Model, **changes: Any) -> models.Mode
             setattr(record, field, value)
         record.full_clean()
         record.save()
-    _require_scope(actor, record.territory_code)  # type: ignore[attr-defined]
+    _require_editor(actor, record)
     action = "create" if before is None else "update"
     log_action(
         actor,
