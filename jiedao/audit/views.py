@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from rules.contrib.views import PermissionRequiredMixin
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView
+from rules.contrib.views import PermissionRequiredMixin
 
 from jiedao.audit import selectors
 from jiedao.core.export import xlsx_response

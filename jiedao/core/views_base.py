@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rules.contrib.views import PermissionRequiredMixin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.generic import DetailView, ListView
+from rules.contrib.views import PermissionRequiredMixin
 
 from jiedao.core.export import xlsx_response
 
