@@ -21,6 +21,7 @@ class Household(ScopedModel):
     class Meta(ScopedModel.Meta):
         verbose_name = _("household")
         verbose_name_plural = _("households")
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"{self.dwelling} ({self.get_kind_display()})"
@@ -45,6 +46,7 @@ class Person(ScopedModel):
     class Meta(ScopedModel.Meta):
         verbose_name = _("person")
         verbose_name_plural = _("persons")
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return self.name

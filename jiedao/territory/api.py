@@ -213,3 +213,14 @@ def get_organisation(request, organisation_id: int):
 @router.get("/departments/{code}", response={200: DepartmentOut, **ERRORS})
 def get_department(request, code: str):
     return get_object_or_404(selectors.departments(request.user), code=code)
+
+
+@router.get("/districts", response={200: list[DistrictOut], **ERRORS})
+@paginate(Pagination)
+def list_districts(request, q: str = ""):
+    return selectors.districts(request.user, q=q)
+
+
+@router.get("/districts/{code}", response={200: NodeDetailOut, **ERRORS})
+def get_district(request, code: str):
+    return _node_detail(request, selectors.districts(request.user), code)

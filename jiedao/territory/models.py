@@ -189,6 +189,7 @@ class StandardAddress(ScopedModel):
     class Meta(ScopedModel.Meta):
         verbose_name = _("standard address")
         verbose_name_plural = _("standard addresses")
+        ordering = ["territory_code", "full_text"]
         constraints = [
             models.UniqueConstraint(
                 fields=["grid", "road", "number", "building_no", "entrance_no", "room_no"],

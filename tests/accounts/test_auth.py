@@ -70,6 +70,8 @@ def test_totp_enrolment_and_two_step_login(client, world, role_users):
     device = start_totp_enrolment(user)
     wrong_code = f"{(int(_code(device)) + 1) % 1000000:06d}"
     assert not confirm_totp(user, device, wrong_code)
+    assert not confirm_totp(user, device, _code(device))  # throttled right after a failure
+    device.throttle_reset()
     assert confirm_totp(user, device, _code(device))
 
     first = _login(client, "leader")
