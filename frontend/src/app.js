@@ -22,13 +22,23 @@ function parseJson(text) {
   }
 }
 
-// <div data-chart='{ECharts option}'>: text follows the page's font size (bigger in elder mode).
+// ECharts gives axis and bar labels a fixed 12px: follow the page instead (bigger in elder mode).
+function scaleText(option, fontSize) {
+  const axes = [option.xAxis, option.yAxis].flat().filter(Boolean);
+  for (const axis of axes) axis.axisLabel = { fontSize, ...axis.axisLabel };
+  for (const series of [option.series].flat().filter(Boolean)) {
+    if (series.label) series.label = { fontSize, ...series.label };
+  }
+  return { textStyle: { fontSize }, ...option };
+}
+
+// <div data-chart='{ECharts option}'>
 function renderChart(el) {
   const option = parseJson(el.dataset.chart);
   if (!option) return;
   const fontSize = Math.max(12, Math.round(parseFloat(getComputedStyle(el).fontSize) * 0.8));
   const chart = echarts.init(el, null, { renderer: "svg" });
-  chart.setOption({ textStyle: { fontSize }, aria: { enabled: true }, ...option });
+  chart.setOption({ aria: { enabled: true }, ...scaleText(option, fontSize) });
   new ResizeObserver(() => chart.resize()).observe(el);
 }
 
@@ -38,9 +48,11 @@ function featureStyle(feature) {
   return { color: colour, weight: own ? 3 : 2, fillColor: colour, fillOpacity: own ? 0.06 : 0.15 };
 }
 
+// Children's areas carry a permanent label: with no tiles, names are the only landmarks.
 function bindFeature(feature, layer) {
-  const { name, url } = feature.properties || {};
-  if (name) layer.bindTooltip(name);
+  const { name, url, role } = feature.properties || {};
+  const area = feature.geometry?.type !== "Point";
+  if (name) layer.bindTooltip(name, area && role === "child" ? { permanent: true, direction: "center", className: "map-label" } : {});
   if (url) layer.on("click", () => window.location.assign(url));
 }
 
@@ -50,7 +62,7 @@ function renderMap(el) {
   const data = parseJson(el.dataset.geojson);
   if (!data) return;
   const tiles = el.dataset.tiles || "";
-  const map = L.map(el, { scrollWheelZoom: false, attributionControl: Boolean(tiles) });
+  const map = L.map(el, { scrollWheelZoom: false, zoomSnap: 0.25, attributionControl: Boolean(tiles) });
   if (tiles) {
     L.tileLayer(tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
   } else {

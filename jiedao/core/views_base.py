@@ -45,7 +45,8 @@ class ScopedListView(StaffOnlyMixin, ListView):
         return super().get(request, *args, **kwargs)
 
     def get_template_names(self) -> list[str]:
-        if self.request.htmx:  # type: ignore[attr-defined]
+        htmx = self.request.htmx  # type: ignore[attr-defined]
+        if htmx and not htmx.history_restore_request:
             return ["core/_table.html"]
         return ["core/list.html"]
 

@@ -67,22 +67,24 @@ def figure_items(figures: dict[str, int] | None) -> list[tuple[str, str, int]]:
 def figures_chart(figures: dict[str, int] | None) -> str:
     """An ECharts bar-chart option (JSON) of a node's figures; autoescaping makes it attribute-safe."""
     items = figure_items(figures)
+    # Horizontal bars: category labels never collide, even on a phone in elder-friendly mode.
     option = {
-        "grid": {"left": 8, "right": 8, "top": 28, "bottom": 8, "containLabel": True},
-        "tooltip": {"trigger": "axis"},
-        "xAxis": {
+        "grid": {"left": 8, "right": 48, "top": 8, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "yAxis": {
             "type": "category",
+            "inverse": True,
             "data": [label for _key, label, _value in items],
-            "axisLabel": {"interval": 0, "color": "#1b1f24"},
+            "axisLabel": {"color": "#1b1f24"},
         },
-        "yAxis": {"type": "value", "axisLabel": {"color": "#1b1f24"}},
+        "xAxis": {"type": "value", "axisLabel": {"show": False}},  # each bar carries its value
         "series": [
             {
                 "type": "bar",
                 "name": _("Count"),
                 "data": [value for _key, _label, value in items],
                 "itemStyle": {"color": CHART_COLOUR},
-                "label": {"show": True, "position": "top"},
+                "label": {"show": True, "position": "right", "color": "#1b1f24"},
             }
         ],
     }
