@@ -155,12 +155,19 @@ else:
 TASK_BACKEND = env("JIEDAO_TASK_BACKEND", "rq" if REDIS_URL and PRODUCTION else "database")
 if TASK_BACKEND == "rq":
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.backend.RQBackend", "QUEUES": ["default"]}}
+    TASKS = {"default": {"BACKEND": "jiedao.jobs.rq_backend.RQBackend", "QUEUES": ["default"]}}
     RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}}
+    # `manage.py rqworker` must build django-tasks-rq's Job, which knows how to call a Task.
+    RQ = {"JOB_CLASS": "django_tasks_rq.backend.Job"}
 elif TASK_BACKEND == "immediate":
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 else:
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# jiedao.jobs (docs/operations.md): when a silent worker's RUNNING tasks are put back, and how
+# long finished task results are kept.
+JIEDAO_WORKER_STALE_SECONDS = int(env("JIEDAO_WORKER_STALE_SECONDS", "90"))
+JIEDAO_TASK_RESULT_DAYS = int(env("JIEDAO_TASK_RESULT_DAYS", "14"))
+JIEDAO_FAILED_TASK_RESULT_DAYS = int(env("JIEDAO_FAILED_TASK_RESULT_DAYS", "90"))
 
 # --- Accounts and security -------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -50,19 +50,12 @@ def home_for(user: Any) -> tuple[str, dict[str, Any]]:
     if not user.is_staff_member:
         communities = list(selectors.communities(user))
         return "core/home_resident.html", {"communities": communities}
-    grants = user.active_grants
-    cards = []
-    for grant in grants:
+    cards: list[dict[str, Any]] = []
+    for grant in user.active_grants:
         node = grant.node
-        if node is None:
-            cards.append({"grant": grant, "figures": None})
-            continue
-        prefix = getattr(node, "scope_prefix", None)
-        cards.append(
-            {
-                "grant": grant,
-                "node": node,
-                "figures": selectors.figures(user, prefix) if prefix else None,
-            }
-        )
+        card: dict[str, Any] = {"grant": grant, "node": node, "figures": None}
+        if hasattr(node, "scope_prefix"):  # a territory node (not a department or the system)
+            card["figures"] = selectors.figures(user, node.scope_prefix)
+            card["breakdown"] = selectors.breakdown(user, node)
+        cards.append(card)
     return "core/home_staff.html", {"cards": cards}

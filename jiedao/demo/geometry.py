@@ -8,6 +8,7 @@ to its ring, so neighbouring rings have identical vertices and never overlap."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -87,7 +88,14 @@ def community_quads(count: int, rng: random.Random) -> list[Quad]:
     quads = []
     for index in range(count):
         r, c = divmod(index, cols)
-        quads.append(Quad(sw=lattice[r + 1][c], se=lattice[r + 1][c + 1], ne=lattice[r][c + 1], nw=lattice[r][c]))
+        quads.append(
+            Quad(
+                sw=lattice[r + 1][c],
+                se=lattice[r + 1][c + 1],
+                ne=lattice[r][c + 1],
+                nw=lattice[r][c],
+            )
+        )
     return quads
 
 
@@ -101,9 +109,13 @@ def grid_cells(quad: Quad, grid_count: int, rng: random.Random) -> list[GridCell
         v0, v1 = v_splits[row], v_splits[row + 1]
         below = u_splits[row - 1][1:-1] if row > 0 else []
         above = u_splits[row + 1][1:-1] if row + 1 < len(layout) else []
-        for u0, u1 in zip(us, us[1:], strict=False):
+        for u0, u1 in itertools.pairwise(us):
             uv = [(u0, v0), *((u, v0) for u in below if u0 < u < u1), (u1, v0), (u1, v1)]
-            uv += [*((u, v1) for u in sorted(above, reverse=True) if u0 < u < u1), (u0, v1), (u0, v0)]
+            uv += [
+                *((u, v1) for u in sorted(above, reverse=True) if u0 < u < u1),
+                (u0, v1),
+                (u0, v0),
+            ]
             cells.append(GridCell([quad.at(u, v) for u, v in uv], u0, u1, v0, v1))
     return cells
 

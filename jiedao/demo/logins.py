@@ -31,3 +31,48 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("district", Role.DISTRICT_ADMIN, "district", "区管理员 周磊"),
     DemoLogin("admin", Role.SYSTEM_ADMIN, "", "系统管理员"),
 )
+
+
+def login_table() -> str:
+    """The demo sign-ins as a plain-text table, with the name of each grant's node as stored
+    (printed by demo_world and run_demo)."""
+    from django.utils.translation import gettext as _
+
+    rows = [(_("Username"), _("Role"), _("Granted on"))]
+    nodes = _granted_nodes()
+    for login in DEMO_LOGINS:
+        node = nodes.get(login.username, _("(not created)"))
+        rows.append((login.username, str(Role(login.role).label), node))
+    widths = [max(_width(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(_("Password for all: %(password)s") % {"password": DEMO_PASSWORD})
+    return "\n".join(lines)
+
+
+def _granted_nodes() -> dict[str, str]:
+    from django.utils.translation import gettext as _
+
+    from jiedao.accounts.models import RoleGrant
+    from jiedao.core.scopes import unscoped
+
+    usernames = [login.username for login in DEMO_LOGINS]
+    with unscoped():
+        grants = RoleGrant.objects.filter(
+            user__username__in=usernames, revoked_at__isnull=True
+        ).select_related("user", *RoleGrant.NODE_FIELDS)
+        return {
+            g.user.username: str(g.node) if g.node is not None else _("the whole system")
+            for g in grants
+        }
+
+
+def _width(text: str) -> int:
+    # CJK characters take two columns in a terminal.
+    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))

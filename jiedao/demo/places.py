@@ -13,23 +13,86 @@ STREET = ("110119001000", "香水园街道")
 
 # The first must stay 香水园社区: README and the tests search for it by pinyin initials (xsy).
 COMMUNITY_NAMES = (
-    "香水园社区", "新兴西社区", "新兴东社区", "高塔社区", "湖南东社区", "湖南西社区",
-    "胜芳社区", "庆园社区", "妫水苑社区", "康安社区", "川北社区",
+    "香水园社区",
+    "新兴西社区",
+    "新兴东社区",
+    "高塔社区",
+    "湖南东社区",
+    "湖南西社区",
+    "胜芳社区",
+    "庆园社区",
+    "妫水苑社区",
+    "康安社区",
+    "川北社区",
 )
 # Extra communities for --scale above 1: stem + direction, never repeating a base name.
 EXTRA_STEMS = (
-    "东关", "西关", "南菜园", "北关", "夏都", "温泉", "舜泽", "龙庆", "莲花池", "振兴", "永安",
-    "民主", "新华", "金玉", "长城", "八达", "石河", "营城", "上水", "玉皇", "中和", "静安",
+    "东关",
+    "西关",
+    "南菜园",
+    "北关",
+    "夏都",
+    "温泉",
+    "舜泽",
+    "龙庆",
+    "莲花池",
+    "振兴",
+    "永安",
+    "民主",
+    "新华",
+    "金玉",
+    "长城",
+    "八达",
+    "石河",
+    "营城",
+    "上水",
+    "玉皇",
+    "中和",
+    "静安",
 )
 EXTRA_SUFFIXES = ("", "东", "西", "南", "北", "中", "新", "一", "二", "三", "四", "五")
 
 ROADS = (
-    "妫水北街", "妫水南街", "高塔街", "东外大街", "新华街", "庆园街", "湖南东路", "湖南西路",
-    "香水园路", "儒林街", "东顺城街", "西顺城街", "振兴南路", "舜泽园路", "莲花池路", "康安路",
-    "胜芳路", "川北大街", "世纪街", "夏都大街", "万象路", "民主街", "温泉路", "站前街",
+    "妫水北街",
+    "妫水南街",
+    "高塔街",
+    "东外大街",
+    "新华街",
+    "庆园街",
+    "湖南东路",
+    "湖南西路",
+    "香水园路",
+    "儒林街",
+    "东顺城街",
+    "西顺城街",
+    "振兴南路",
+    "舜泽园路",
+    "莲花池路",
+    "康安路",
+    "胜芳路",
+    "川北大街",
+    "世纪街",
+    "夏都大街",
+    "万象路",
+    "民主街",
+    "温泉路",
+    "站前街",
 )
 COMPOUND_SUFFIXES = ("小区", "家园", "花园", "嘉园", "南里", "北里", "东区", "西区", "公寓", "新村")
-COMPOUND_STEMS = ("夏都", "温泉", "格兰", "康庄", "龙庆", "妫川", "阳光", "金色", "和平", "幸福", "百合", "紫荆")
+COMPOUND_STEMS = (
+    "夏都",
+    "温泉",
+    "格兰",
+    "康庄",
+    "龙庆",
+    "妫川",
+    "阳光",
+    "金色",
+    "和平",
+    "幸福",
+    "百合",
+    "紫荆",
+)
 COMMERCIAL_NAMES = ("商业楼", "商务大厦", "综合楼", "购物中心", "农贸市场", "商业中心")
 
 
@@ -65,12 +128,24 @@ def community_name(index: int) -> str:
     return f"{stem}{suffix}社区"
 
 
+# Every road name once: the base list, then stems with road suffixes (about 150 in all).
+ALL_ROADS = tuple(
+    dict.fromkeys(
+        [
+            *ROADS,
+            *(
+                f"{stem}{kind}"
+                for kind in ("路", "街", "东路", "西路", "北街", "南街")
+                for stem in EXTRA_STEMS
+            ),
+        ]
+    )
+)
+
+
 def road_name(index: int) -> str:
-    if index < len(ROADS):
-        return ROADS[index]
-    extra = index - len(ROADS)
-    stem = EXTRA_STEMS[extra % len(EXTRA_STEMS)]
-    return f"{stem}{('路', '街', '东路', '西路', '北街', '南街')[(extra // len(EXTRA_STEMS)) % 6]}"
+    """Roads repeat past about 150: a long road then runs through several communities."""
+    return ALL_ROADS[index % len(ALL_ROADS)]
 
 
 CHINESE_DIGITS = "零一二三四五六七八九十"
@@ -83,7 +158,12 @@ def grid_name(community: str, number: int) -> str:
 
 # --- Organisations ---------------------------------------------------------------------------
 # Shares of the ~100 units (domain.md §1: 99 large resident units).
-ORG_KIND_SHARES = (("resident_unit", 0.42), ("enterprise", 0.33), ("social", 0.12), ("property_management", 0.13))
+ORG_KIND_SHARES = (
+    ("resident_unit", 0.42),
+    ("enterprise", 0.33),
+    ("social", 0.12),
+    ("property_management", 0.13),
+)
 RESIDENT_UNITS = (
     # (name template, USCC authority+type, employees range)
     ("北京市延庆区{place}小学", "12", (40, 120)),
@@ -98,11 +178,38 @@ RESIDENT_UNITS = (
     ("延庆区{place}供水所", "12", (10, 40)),
     ("中国邮政延庆{place}邮政所", "91", (8, 30)),
 )
-ENTERPRISE_INDUSTRIES = ("商贸", "科技", "餐饮管理", "建筑工程", "文化传媒", "物流", "酒店管理", "葡萄酒", "家政服务", "医药连锁")
-BRAND_WORDS = ("妫川", "龙庆", "夏都", "长城", "八达", "松山", "海坨", "康庄", "永宁", "冬奥", "世园", "山水")
+ENTERPRISE_INDUSTRIES = (
+    "商贸",
+    "科技",
+    "餐饮管理",
+    "建筑工程",
+    "文化传媒",
+    "物流",
+    "酒店管理",
+    "葡萄酒",
+    "家政服务",
+    "医药连锁",
+)
+BRAND_WORDS = (
+    "妫川",
+    "龙庆",
+    "夏都",
+    "长城",
+    "八达",
+    "松山",
+    "海坨",
+    "康庄",
+    "永宁",
+    "冬奥",
+    "世园",
+    "山水",
+)
 SOCIAL_UNITS = (
-    ("{place}老年协会", "51"), ("{place}文体协会", "51"), ("延庆区{brand}志愿者协会", "51"),
-    ("延庆区{brand}社会工作事务所", "52"), ("延庆区{brand}养老服务中心", "52"),
+    ("{place}老年协会", "51"),
+    ("{place}文体协会", "51"),
+    ("延庆区{brand}志愿者协会", "51"),
+    ("延庆区{brand}社会工作事务所", "52"),
+    ("延庆区{brand}养老服务中心", "52"),
 )
 ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 REGION = "110119"
@@ -137,7 +244,11 @@ class OrganisationMaker:
             template, authority, (low, high) = rng.choice(RESIDENT_UNITS)
             return template.format(place=place), authority, rng.randint(low, high)
         if kind == "enterprise":
-            return f"北京{brand}{rng.choice(ENTERPRISE_INDUSTRIES)}有限公司", "91", rng.randint(5, 300)
+            return (
+                f"北京{brand}{rng.choice(ENTERPRISE_INDUSTRIES)}有限公司",
+                "91",
+                rng.randint(5, 300),
+            )
         if kind == "social":
             template, authority = rng.choice(SOCIAL_UNITS)
             return template.format(place=place, brand=brand), authority, rng.randint(3, 30)

@@ -46,48 +46,80 @@ class Territory:
 
     def node(self, key: str) -> Any:
         nodes = {
-            "district": self.district, "street": self.street, "community1": self.communities[0],
-            "grid1": self.grids[0], "department1": self.departments[0], "": None,
+            "district": self.district,
+            "street": self.street,
+            "community1": self.communities[0],
+            "grid1": self.grids[0],
+            "department1": self.departments[0],
+            "": None,
         }
         return nodes[key]
 
 
-def staff_specs(territory: Territory, households: dict[int, int], rng: random.Random) -> list[StaffSpec]:
+def staff_specs(
+    territory: Territory, households: dict[int, int], rng: random.Random
+) -> list[StaffSpec]:
     """The fixed demo logins first, then the rest of the staff, in a fixed order."""
     names = NameMaker(rng)
 
     def person() -> str:
         return names.full(rng.choice("MF"), rng.randint(1968, 1998))
 
-    specs = [StaffSpec(d.username, d.role, territory.node(d.node), d.display_name) for d in DEMO_LOGINS]
+    specs = [
+        StaffSpec(d.username, d.role, territory.node(d.node), d.display_name) for d in DEMO_LOGINS
+    ]
     for c_index, community in enumerate(territory.communities, start=1):
         for grid in (g for g in territory.grids if g.community_id == community.pk):
-            specs.append(StaffSpec(f"gw-{c_index:03d}-{grid.code[-3:]}", Role.GRID_WORKER, grid, person()))
+            specs.append(
+                StaffSpec(f"gw-{c_index:03d}-{grid.code[-3:]}", Role.GRID_WORKER, grid, person())
+            )
         for n in range(1, max(2, round(households.get(community.pk, 0) / 300)) + 1):
-            specs.append(StaffSpec(f"ws-{c_index:03d}-{n}", Role.WORKSTATION_STAFF, community, person()))
+            specs.append(
+                StaffSpec(f"ws-{c_index:03d}-{n}", Role.WORKSTATION_STAFF, community, person())
+            )
         for n in range(1, rng.randint(5, 7) + 1):
-            specs.append(StaffSpec(f"cm-{c_index:03d}-{n}", Role.COMMITTEE_MEMBER, community, person()))
-    specs += [StaffSpec(f"st-{n:02d}", Role.STREET_STAFF, territory.street, person()) for n in range(1, STREET_STAFF + 1)]
-    specs += [StaffSpec(f"ld-{n}", Role.STREET_LEADER, territory.street, person()) for n in range(1, STREET_LEADERS + 1)]
+            specs.append(
+                StaffSpec(f"cm-{c_index:03d}-{n}", Role.COMMITTEE_MEMBER, community, person())
+            )
+    specs += [
+        StaffSpec(f"st-{n:02d}", Role.STREET_STAFF, territory.street, person())
+        for n in range(1, STREET_STAFF + 1)
+    ]
+    specs += [
+        StaffSpec(f"ld-{n}", Role.STREET_LEADER, territory.street, person())
+        for n in range(1, STREET_LEADERS + 1)
+    ]
     for department in territory.departments:
         suffix = department.code.rsplit("-", 1)[-1].lower()
-        specs += [StaffSpec(f"dp-{suffix}-{n}", Role.DEPARTMENT_STAFF, department, person()) for n in range(1, PER_DEPARTMENT + 1)]
+        specs += [
+            StaffSpec(f"dp-{suffix}-{n}", Role.DEPARTMENT_STAFF, department, person())
+            for n in range(1, PER_DEPARTMENT + 1)
+        ]
     specs.append(StaffSpec("da-1", Role.DISTRICT_ADMIN, territory.district, person()))
     return specs
 
 
-def create_staff(territory: Territory, households: dict[int, int], rng: random.Random) -> tuple[int, list[str]]:
+def create_staff(
+    territory: Territory, households: dict[int, int], rng: random.Random
+) -> tuple[int, list[str]]:
     """Create the users and grant their roles (through grant_role, so each grant is audited).
     Accounts that already exist are left as they are. Returns (users created, usernames skipped).
     Must run inside ``unscoped()``."""
     specs = staff_specs(territory, households, rng)
-    existing = set(User.objects.filter(username__in=[s.username for s in specs]).values_list("username", flat=True))
+    existing = set(
+        User.objects.filter(username__in=[s.username for s in specs]).values_list(
+            "username", flat=True
+        )
+    )
     specs = [s for s in specs if s.username not in existing]
     password = make_password(DEMO_PASSWORD)
     users = [
         User(
-            username=s.username, display_name=s.display_name, password=password,
-            is_staff=s.role == Role.SYSTEM_ADMIN, is_superuser=s.role == Role.SYSTEM_ADMIN,
+            username=s.username,
+            display_name=s.display_name,
+            password=password,
+            is_staff=s.role == Role.SYSTEM_ADMIN,
+            is_superuser=s.role == Role.SYSTEM_ADMIN,
         )
         for s in specs
     ]

@@ -38,7 +38,7 @@ def task_results_url(**filters: str) -> str:
 
 @admin.register(PeriodicRun)
 class PeriodicRunAdmin(ReadOnlyAdmin):
-    list_display = ("name", "slot_start", "claimed_at", "claimed_by", "missed_slots", "status")
+    list_display = ("name", "slot_start", "status", "missed_slots", "claimed_by")
     list_filter = ("name",)
     date_hierarchy = "slot_start"
     list_per_page = 50

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import ngettext
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, task
 from django_tasks.base import DEFAULT_TASK_PRIORITY, Task
 
@@ -73,6 +74,18 @@ class PeriodicJob:
     @property
     def task_path(self) -> str:
         return self.task.module_path
+
+    @property
+    def every_label(self) -> str:
+        seconds = int(self.every.total_seconds())
+        if seconds % 86400 == 0:
+            n = seconds // 86400
+            return ngettext("every %(n)d day", "every %(n)d days", n) % {"n": n}
+        if seconds % 3600 == 0:
+            n = seconds // 3600
+            return ngettext("every %(n)d hour", "every %(n)d hours", n) % {"n": n}
+        n = seconds // 60
+        return ngettext("every %(n)d minute", "every %(n)d minutes", n) % {"n": n}
 
 
 PERIODIC_JOBS: dict[str, PeriodicJob] = {}

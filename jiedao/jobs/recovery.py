@@ -15,6 +15,7 @@ import socket
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -52,7 +53,11 @@ def beat(worker_id: str, kind: str = WorkerHeartbeat.Kind.WORKER) -> None:
 
 
 def mark_stopped(worker_id: str) -> None:
-    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+    """Best effort on the way out: if the database is gone the heartbeat simply goes stale."""
+    try:
+        WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+    except DatabaseError:
+        logger.warning("could not mark worker %s stopped", worker_id)
 
 
 def live_worker_ids(now: datetime, stale: timedelta) -> set[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import Substr
 
 from jiedao.core.selectors import search_q, visible
 from jiedao.registry.models import Household, Person
@@ -16,6 +17,7 @@ from jiedao.territory.models import (
     Dwelling,
     Entrance,
     Grid,
+    Level,
     Organisation,
     StandardAddress,
     Street,
@@ -109,3 +111,40 @@ def building_figures(actor: Any, building: Building) -> dict[str, int]:
 
 def grids_with_counts(actor: Any, community: Community) -> QuerySet[Grid]:
     return grids(actor, community=community.pk).annotate(building_count=Count("buildings"))
+
+
+def breakdown(actor: Any, node: Any) -> list[dict[str, Any]]:
+    """Households and population per child area (streets of a district, communities of a street,
+    grids of a community, buildings of a grid): one grouped query per measure."""
+    area: Any
+    if node.level == Level.GRID:
+        names = {b.pk: b.name for b in buildings(actor, grid=node.pk)}
+        area = F("dwelling__building_id")
+    else:
+        child_model, length = CHILD_AREAS[node.level]
+        rows = (
+            visible(child_model, actor).filter(code__startswith=node.scope_prefix).order_by("code")
+        )
+        names = {child.scope_prefix: child.name for child in rows}
+        area = Substr("territory_code", 1, length)
+    result = {key: {"name": name, "households": 0, "population": 0} for key, name in names.items()}
+    for model, measure in ((Household, "households"), (Person, "population")):
+        grouped = (
+            visible(model, actor)
+            .filter(territory_code__startswith=node.scope_prefix)
+            .annotate(area=area)
+            .values("area")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in grouped:
+            if row["area"] in result:
+                result[row["area"]][measure] = row["n"]
+    return list(result.values())
+
+
+CHILD_AREAS: dict[str, tuple[Any, int]] = {
+    Level.DISTRICT: (Street, 9),
+    Level.STREET: (Community, 12),
+    Level.COMMUNITY: (Grid, 15),
+}

@@ -102,6 +102,7 @@ class NodeDetail(ScopedDetailView):
         node = self.object
         context["figures"] = selectors.figures(self.request.user, node.scope_prefix)
         context["children"] = self.children(node)
+        context["breakdown"] = selectors.breakdown(self.request.user, node)
         return context
 
     def children(self, node: Any) -> Any:

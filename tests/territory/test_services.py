@@ -115,3 +115,25 @@ def test_only_editors_in_their_territory_change_records(world, role_users):
     assert building.floors == 7
     with unscoped():
         assert AuditEntry.objects.filter(action="territory.building.update").count() == 1
+
+
+def test_breakdown_by_child_area(world, role_users):
+    street_staff = role_users[Role.STREET_STAFF]
+    extra = f.DwellingFactory(entrance__building__grid=world.grid_a1y)
+    f.PersonFactory(household__dwelling=extra)
+    f.PersonFactory(household__dwelling=extra)  # two households in one dwelling
+    assert selectors.breakdown(street_staff, world.street_a) == [
+        {"name": "香水园社区", "households": 4, "population": 4},
+        {"name": "新兴西社区", "households": 1, "population": 1},
+    ]
+    assert selectors.breakdown(street_staff, world.community_a1) == [
+        {"name": "香水园第一网格", "households": 1, "population": 1},
+        {"name": "香水园第二网格", "households": 3, "population": 3},
+    ]
+    by_building = selectors.breakdown(street_staff, world.grid_a1y)
+    assert sorted(row["population"] for row in by_building) == [1, 2]
+    # A grid worker's view of the community only contains their own grid.
+    grid_worker = role_users[Role.GRID_WORKER]
+    assert selectors.breakdown(grid_worker, world.community_a1) == [
+        {"name": "香水园第一网格", "households": 1, "population": 1},
+    ]

@@ -8,7 +8,6 @@ from typing import Any
 
 from django import template
 from django.http import QueryDict
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from jiedao.core.export import resolve as resolve_path
@@ -27,6 +26,7 @@ FIGURE_LABELS = {
     "organisations": gettext_lazy("Organisations"),
 }
 CHART_COLOUR = "#0b3d91"
+CHART_COLOUR_LIGHT = "#6c8fc7"
 
 
 @register.filter
@@ -64,28 +64,33 @@ def figure_items(figures: dict[str, int] | None) -> list[tuple[str, str, int]]:
 
 
 @register.simple_tag
-def figures_chart(figures: dict[str, int] | None) -> str:
-    """An ECharts bar-chart option (JSON) of a node's figures; autoescaping makes it attribute-safe."""
-    items = figure_items(figures)
-    # Horizontal bars: category labels never collide, even on a phone in elder-friendly mode.
+def breakdown_chart(rows: list[dict[str, Any]]) -> str:
+    """An ECharts option (JSON) comparing households and population across child areas;
+    autoescaping makes it attribute-safe."""
+    # Horizontal bars: area names never collide, even on a phone in elder-friendly mode.
     option = {
-        "grid": {"left": 8, "right": 48, "top": 8, "bottom": 8, "containLabel": True},
+        "grid": {"left": 8, "right": 56, "top": 32, "bottom": 8, "containLabel": True},
+        "legend": {"top": 0},
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "yAxis": {
             "type": "category",
             "inverse": True,
-            "data": [label for _key, label, _value in items],
+            "data": [row["name"] for row in rows],
             "axisLabel": {"color": "#1b1f24"},
         },
-        "xAxis": {"type": "value", "axisLabel": {"show": False}},  # each bar carries its value
+        "xAxis": {"type": "value"},
         "series": [
             {
                 "type": "bar",
-                "name": _("Count"),
-                "data": [value for _key, _label, value in items],
-                "itemStyle": {"color": CHART_COLOUR},
+                "name": str(label),
+                "data": [row[key] for row in rows],
+                "itemStyle": {"color": colour},
                 "label": {"show": True, "position": "right", "color": "#1b1f24"},
             }
+            for key, label, colour in (
+                ("households", FIGURE_LABELS["households"], CHART_COLOUR_LIGHT),
+                ("population", FIGURE_LABELS["population"], CHART_COLOUR),
+            )
         ],
     }
     return json.dumps(option, ensure_ascii=False)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from jiedao.core.scopes import unscoped
-from jiedao.demo.logins import DEMO_LOGINS, DEMO_PASSWORD
+from jiedao.demo.logins import login_table
 from jiedao.demo.world import Plan, WorldBuilder
 from jiedao.territory.models import Street
 
@@ -19,13 +19,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
         parser.add_argument(
-            "--scale", type=float, default=1.0,
+            "--scale",
+            type=float,
+            default=1.0,
             help="1 = 11 communities, 302 residential buildings, ~15,000 households, ~45,000 people; "
             "10 = ten times the people, buildings and communities; 0.05 for tests",
         )
-        parser.add_argument("--if-empty", action="store_true", help="do nothing if a street already exists")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing if a street already exists"
+        )
 
-    def handle(self, *args, seed: int, scale: float, if_empty: bool, verbosity: int, **options) -> None:
+    def handle(
+        self, *args, seed: int, scale: float, if_empty: bool, verbosity: int, **options
+    ) -> None:
         with unscoped():
             exists = Street.all_objects.exists()
         if exists and if_empty:
@@ -43,37 +49,20 @@ class Command(BaseCommand):
         if verbosity:
             self._report(counts.values, counts.rows, elapsed, builder.skipped_users)
 
-    def _report(self, counts: dict[str, int], rows: int, elapsed: float, skipped: list[str]) -> None:
+    def _report(
+        self, counts: dict[str, int], rows: int, elapsed: float, skipped: list[str]
+    ) -> None:
         summary = ", ".join(f"{name} {n:,}" for name, n in counts.items())
-        self.stdout.write(self.style.SUCCESS(_("Demo world generated in %(s).1f s (%(rows)s rows).") % {"s": elapsed, "rows": f"{rows:,}"}))
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("Demo world generated in %(s).1f s (%(rows)s rows).")
+                % {"s": elapsed, "rows": f"{rows:,}"}
+            )
+        )
         self.stdout.write(summary)
         if skipped:
-            self.stdout.write(self.style.WARNING(_("Existing accounts left unchanged: %s") % ", ".join(skipped)))
+            self.stdout.write(
+                self.style.WARNING(_("Existing accounts left unchanged: %s") % ", ".join(skipped))
+            )
         self.stdout.write("")
         self.stdout.write(login_table())
-
-
-def login_table() -> str:
-    """The demo sign-ins as a plain-text table (also printed by run_demo)."""
-    rows = [(_("Username"), _("Role"), _("Granted on"))]
-    rows += [(d.username, str(_role_label(d.role)), d.node or _("everything")) for d in DEMO_LOGINS]
-    widths = [max(_width(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(_("Password for all: %s") % DEMO_PASSWORD)
-    return "\n".join(lines)
-
-
-def _role_label(role: str) -> str:
-    from jiedao.accounts.roles import Role
-
-    return Role(role).label
-
-
-def _width(text: str) -> int:
-    # CJK characters take two columns in a terminal.
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
