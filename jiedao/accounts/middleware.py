@@ -16,6 +16,6 @@ class ScopeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        scope = user.scope if user.is_authenticated else Scope.nothing()
-        with active_scope(scope):
+        # Resolved on the first scoped query: requests that read no territory data skip the grants.
+        with active_scope(lambda: user.scope if user.is_authenticated else Scope.nothing()):
             return self.get_response(request)

@@ -42,6 +42,11 @@ def navigation(user: Any) -> list[NavItem]:
         items.append(NavItem(_("Departments"), "territory:department_list"))
     if user.has_perm("audit.view_trail"):
         items.append(NavItem(_("Audit trail"), "audit:list"))
+    if user.is_superuser:
+        items += [
+            NavItem(_("Background jobs"), "admin:jobs_periodicrun_changelist"),
+            NavItem(_("System administration"), "admin:index"),
+        ]
     return items
 
 

@@ -30,6 +30,7 @@ class ScopedListView(StaffOnlyMixin, ListView):
     selector: Callable[..., QuerySet]
     columns: list[tuple[str, Any]] = []  # (attribute path, heading)
     filters: tuple[str, ...] = ()
+    deferred: tuple[str, ...] = ()  # heavy columns a list does not show (boundaries)
     paginate_by = 50
     title: Any = ""
     export_name = "export"
@@ -37,7 +38,8 @@ class ScopedListView(StaffOnlyMixin, ListView):
     def get_queryset(self) -> QuerySet:
         raw = {name: self.request.GET.get(name, "") for name in self.filters}
         params = {name: int(value) for name, value in raw.items() if value.isdigit()}
-        return type(self).selector(self.request.user, q=self.request.GET.get("q", ""), **params)
+        rows = type(self).selector(self.request.user, q=self.request.GET.get("q", ""), **params)
+        return rows.defer(*self.deferred) if self.deferred else rows
 
     def get(self, request, *args, **kwargs) -> HttpResponse:
         if request.GET.get("format") == "xlsx":

@@ -120,12 +120,13 @@ DEPARTMENTS = (
 
 
 def community_name(index: int) -> str:
-    """Name of the community at 0-based ``index``; unique for any index below 11 + 22 * 12."""
+    """Name of the community at 0-based ``index``; unique for every index."""
     if index < len(COMMUNITY_NAMES):
         return COMMUNITY_NAMES[index]
     extra = index - len(COMMUNITY_NAMES)
+    cycle, extra = divmod(extra, len(EXTRA_STEMS) * len(EXTRA_SUFFIXES))
     stem, suffix = EXTRA_STEMS[extra % len(EXTRA_STEMS)], EXTRA_SUFFIXES[extra // len(EXTRA_STEMS)]
-    return f"{stem}{suffix}社区"
+    return f"{stem}{suffix}{cycle + 1 if cycle else ''}社区"
 
 
 # Every road name once: the base list, then stems with road suffixes (about 150 in all).

@@ -129,7 +129,7 @@ def _node_detail(request, rows, code: str) -> dict[str, Any]:
 )
 @paginate(Pagination)
 def list_streets(request, q: str = ""):
-    return selectors.streets(request.user, q=q)
+    return selectors.streets(request.user, q=q).defer("boundary")
 
 
 @router.get("/streets/{code}", response={200: NodeDetailOut, **ERRORS})
@@ -140,7 +140,7 @@ def get_street(request, code: str):
 @router.get("/communities", response={200: list[CommunityOut], **ERRORS})
 @paginate(Pagination)
 def list_communities(request, q: str = "", street: int | None = None):
-    return selectors.communities(request.user, q=q, street=street)
+    return selectors.communities(request.user, q=q, street=street).defer("boundary")
 
 
 @router.get("/communities/{code}", response={200: NodeDetailOut, **ERRORS})
@@ -151,7 +151,7 @@ def get_community(request, code: str):
 @router.get("/grids", response={200: list[GridOut], **ERRORS})
 @paginate(Pagination)
 def list_grids(request, q: str = "", community: int | None = None):
-    return selectors.grids(request.user, q=q, community=community)
+    return selectors.grids(request.user, q=q, community=community).defer("boundary")
 
 
 @router.get("/grids/{code}", response={200: NodeDetailOut, **ERRORS})
@@ -218,7 +218,7 @@ def get_department(request, code: str):
 @router.get("/districts", response={200: list[DistrictOut], **ERRORS})
 @paginate(Pagination)
 def list_districts(request, q: str = ""):
-    return selectors.districts(request.user, q=q)
+    return selectors.districts(request.user, q=q).defer("boundary")
 
 
 @router.get("/districts/{code}", response={200: NodeDetailOut, **ERRORS})

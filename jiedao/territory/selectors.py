@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Substr
 
+from jiedao.core.scopes import code_within
 from jiedao.core.selectors import search_q, visible
 from jiedao.registry.models import Household, Person
 from jiedao.territory.models import (
@@ -87,14 +88,14 @@ def departments(actor: Any, q: str = "") -> QuerySet[Department]:
 
 def figures(actor: Any, code_prefix: str) -> dict[str, int]:
     """Buildings, dwellings, households and population under a territory code, in scope."""
-    inside = {"territory_code__startswith": code_prefix}
+    inside = code_within("territory_code", code_prefix)
     return {
-        "grids": visible(Grid, actor).filter(code__startswith=code_prefix).count(),
-        "buildings": visible(Building, actor).filter(**inside).count(),
-        "dwellings": visible(Dwelling, actor).filter(**inside).count(),
-        "households": visible(Household, actor).filter(**inside).count(),
-        "population": visible(Person, actor).filter(**inside).count(),
-        "organisations": visible(Organisation, actor).filter(**inside).count(),
+        "grids": visible(Grid, actor).filter(code_within("code", code_prefix)).count(),
+        "buildings": visible(Building, actor).filter(inside).count(),
+        "dwellings": visible(Dwelling, actor).filter(inside).count(),
+        "households": visible(Household, actor).filter(inside).count(),
+        "population": visible(Person, actor).filter(inside).count(),
+        "organisations": visible(Organisation, actor).filter(inside).count(),
     }
 
 
@@ -123,7 +124,9 @@ def breakdown(actor: Any, node: Any) -> list[dict[str, Any]]:
     else:
         child_model, length = CHILD_AREAS[node.level]
         rows = (
-            visible(child_model, actor).filter(code__startswith=node.scope_prefix).order_by("code")
+            visible(child_model, actor)
+            .filter(code_within("code", node.scope_prefix))
+            .order_by("code")
         )
         names = {child.scope_prefix: child.name for child in rows}
         area = Substr("territory_code", 1, length)
@@ -131,7 +134,7 @@ def breakdown(actor: Any, node: Any) -> list[dict[str, Any]]:
     for model, measure in ((Household, "households"), (Person, "population")):
         grouped = (
             visible(model, actor)
-            .filter(territory_code__startswith=node.scope_prefix)
+            .filter(code_within("territory_code", node.scope_prefix))
             .annotate(area=area)
             .values("area")
             .annotate(n=Count("id"))

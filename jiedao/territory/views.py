@@ -8,27 +8,32 @@ from jiedao.core.views_base import ScopedDetailView, ScopedListView
 from jiedao.territory import selectors
 
 CODE, NAME = ("code", _("Code")), ("name", _("Name"))
+BOUNDARY = ("boundary",)
 
 
 class DistrictList(ScopedListView):
+    deferred = BOUNDARY
     selector = selectors.districts
     title, export_name = _("Districts"), "districts"
     columns = [CODE, NAME]
 
 
 class StreetList(ScopedListView):
+    deferred = BOUNDARY
     selector = selectors.streets
     title, export_name = _("Streets"), "streets"
     columns = [CODE, NAME, ("district", _("District")), ("area_km2", _("Area (km²)"))]
 
 
 class CommunityList(ScopedListView):
+    deferred = BOUNDARY
     selector = selectors.communities
     title, export_name, filters = _("Communities"), "communities", ("street",)
     columns = [CODE, NAME, ("street", _("Street")), ("office_area_m2", _("Office space (m²)"))]
 
 
 class GridList(ScopedListView):
+    deferred = BOUNDARY
     selector = selectors.grids
     title, export_name, filters = _("Grids"), "grids", ("community",)
     columns = [CODE, NAME, ("community", _("Community"))]

@@ -87,3 +87,27 @@ def test_covers_code_means_a_granted_node_contains_the_grid(granted, grid_code):
         for node in nodes
     )
     assert scope.covers_code(grid_code) == inside
+
+
+@pytest.mark.parametrize(
+    ("prefix", "inside", "outside"),
+    [
+        (
+            "110119001",
+            ["110119001000", "110119001001", "110119001999001"],
+            ["110119002000", "110119000999", "11011900"],
+        ),
+        ("110119001009", ["110119001009", "110119001009001"], ["110119001010", "110119001008999"]),
+        ("999", ["999", "999123"], ["998999"]),
+    ],
+)
+def test_code_within_is_a_prefix_range(world, prefix, inside, outside):
+    from jiedao.core.scopes import code_within
+    from jiedao.territory.models import Department
+
+    district = world.district
+    for code in inside + outside:
+        Department.all_objects.create(district=district, code=f"D{code}", name=code, kind="utility")
+    with unscoped():
+        rows = Department.objects.filter(code_within("name", prefix)).values_list("name", flat=True)
+        assert sorted(rows) == sorted(inside)

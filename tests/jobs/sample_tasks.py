@@ -31,3 +31,12 @@ def succeeds(value: int = 1) -> int:
 @task()
 def plain_fails() -> None:
     raise Boom("plain")
+
+
+@job(max_attempts=2)
+def sleeps(seconds: float) -> float:
+    """For trying worker death by hand: enqueue, kill -9 the worker, start another."""
+    import time
+
+    time.sleep(seconds)
+    return seconds

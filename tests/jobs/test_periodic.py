@@ -143,3 +143,18 @@ def test_concurrent_schedulers_claim_a_slot_once(hourly):
         cleaner = threading.Thread(target=in_own_connection, args=(clean_up,))
         cleaner.start()
         cleaner.join()
+
+
+def test_every_is_shown_in_words(registry):
+    from django.utils import translation
+
+    periodic(every=timedelta(hours=6), name="test.six_hours")(sample_tasks.succeeds)
+    periodic(every=timedelta(days=1), name="test.daily")(sample_tasks.succeeds)
+    periodic(every=timedelta(minutes=90), name="test.ninety")(sample_tasks.succeeds)
+    with translation.override("en"):
+        labels = {name: job.every_label for name, job in registry.items()}
+    assert labels == {
+        "test.six_hours": "every 6 hours",
+        "test.daily": "every 1 day",
+        "test.ninety": "every 90 minutes",
+    }

@@ -51,7 +51,11 @@ def test_task_of_a_dead_worker_goes_back_to_ready_and_runs():
 
     run_worker_loop("new-worker")
     row = DBTaskResult.objects.get(id=result.id)
-    assert (row.status, row.return_value, row.worker_ids) == ("SUCCESSFUL", 10, ["dead-worker", "new-worker"])
+    assert (row.status, row.return_value, row.worker_ids) == (
+        "SUCCESSFUL",
+        10,
+        ["dead-worker", "new-worker"],
+    )
 
 
 def test_task_of_a_stopped_worker_is_recovered():
@@ -94,7 +98,9 @@ def test_run_worker_recovers_on_start_then_works(settings):
     heartbeat("crashed-worker", seen_ago=timedelta(minutes=29))
 
     with keep_test_connection():
-        call_command("run_worker", "--batch", "--no-scheduler", "--worker-id", "restarted", verbosity=0)
+        call_command(
+            "run_worker", "--batch", "--no-scheduler", "--worker-id", "restarted", verbosity=0
+        )
 
     row = DBTaskResult.objects.get(id=lost.id)
     assert (row.status, row.return_value) == ("SUCCESSFUL", 6)

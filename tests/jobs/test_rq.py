@@ -1,6 +1,7 @@
 """On RQ (production), a @job retries through RQ's own Retry; the scheduler enqueues to RQ.
 
-Needs a Redis on 127.0.0.1:6379 (database 15 is used and emptied); skipped without one.
+Needs a Redis on 127.0.0.1:6379 (databases 15 and below, one per xdist worker, are emptied);
+skipped without one.
 """
 
 from __future__ import annotations
@@ -19,18 +20,18 @@ from jiedao.jobs.models import PeriodicRun
 from jiedao.jobs.scheduler import Scheduler
 from tests.jobs import sample_tasks
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
 
 @pytest.fixture
-def rq_tasks(settings):
-    connection = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
+def rq_tasks(settings, worker_id):
+    number = 15 if worker_id == "master" else 14 - int(worker_id.removeprefix("gw"))
+    redis_url = f"redis://127.0.0.1:6379/{number}"
+    connection = redis.Redis.from_url(redis_url, socket_timeout=1)
     try:
         connection.ping()
     except redis.RedisError:
         pytest.skip("no Redis on 127.0.0.1:6379")
     connection.flushdb()
-    settings.RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    settings.RQ_QUEUES = {"default": {"URL": redis_url}}
     settings.TASKS = {
         "default": {"BACKEND": "jiedao.jobs.rq_backend.RQBackend", "QUEUES": ["default"]}
     }

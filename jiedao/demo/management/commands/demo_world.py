@@ -12,6 +12,9 @@ from jiedao.demo.logins import login_table
 from jiedao.demo.world import Plan, WorldBuilder
 from jiedao.territory.models import Street
 
+# 11 communities per unit of scale; a street has at most 999 three-digit community codes.
+MAX_SCALE = 90
+
 
 class Command(BaseCommand):
     help = "Generate a believable demo street (香水园街道), deterministic from a seed."
@@ -39,8 +42,10 @@ class Command(BaseCommand):
             return
         if exists:
             raise CommandError(_("A street already exists. Use --if-empty, or a fresh database."))
-        if not 0 < scale <= 100:
-            raise CommandError(_("--scale must be above 0 and at most 100."))
+        if not 0 < scale <= MAX_SCALE:
+            raise CommandError(
+                _("--scale must be above 0 and at most %(max)s.") % {"max": MAX_SCALE}
+            )
         started = time.perf_counter()
         progress = self.stdout.write if verbosity > 1 else None
         builder = WorldBuilder(Plan.for_scale(seed, scale), progress=progress)

@@ -1,5 +1,5 @@
 """Every staff page in a real browser: accessible (axe), no sideways scroll on a phone, charts,
-maps and live search working. Uses the demo server of tests/e2e (run with ``-m e2e``)."""
+maps and live search working (run with ``-m e2e``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,6 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from jiedao.demo.logins import DEMO_PASSWORD
-from tests.e2e.conftest import (  # noqa: F401  (fixtures)
-    artifacts,
-    browser,
-    database_url,
-    demo_server,
-)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +16,8 @@ PAGES = [
     "/territory/communities/",
     "/territory/grids/",
     "/territory/buildings/",
+    "/territory/dwellings/",
+    "/territory/addresses/",
     "/territory/organisations/",
     "/territory/departments/",
     "/audit/",
@@ -56,7 +52,7 @@ def blocking_violations(page) -> list[str]:
 
 
 @pytest.fixture(params=list(SIZES))
-def leader_page(request, browser, demo_server):  # noqa: F811
+def leader_page(request, browser, demo_server):
     size = request.param
     context = browser.new_context(
         viewport=SIZES[size], is_mobile=size == "phone", has_touch=size == "phone", locale="zh-CN"
@@ -91,7 +87,7 @@ def check_page(page, url: str, size: str, errors: list[str]) -> list[str]:
     return problems
 
 
-def test_every_page_is_accessible(leader_page, demo_server, artifacts):  # noqa: F811
+def test_every_page_is_accessible(leader_page, demo_server, artifacts):
     size, page, errors = leader_page
     base = demo_server.base_url
     urls = [base + path for path in PAGES]
@@ -107,7 +103,7 @@ def test_every_page_is_accessible(leader_page, demo_server, artifacts):  # noqa:
     assert problems == [], "\n".join(problems)
 
 
-def test_charts_and_maps_render(leader_page, demo_server, artifacts):  # noqa: F811
+def test_charts_and_maps_render(leader_page, demo_server, artifacts):
     size, page, errors = leader_page
     urls = first_detail_urls(page, demo_server.base_url)
     page.goto(urls["community"])
@@ -120,7 +116,7 @@ def test_charts_and_maps_render(leader_page, demo_server, artifacts):  # noqa: F
     assert errors == []
 
 
-def test_live_search_swaps_the_table(leader_page, demo_server):  # noqa: F811
+def test_live_search_swaps_the_table(leader_page, demo_server):
     _size, page, errors = leader_page
     page.goto(demo_server.base_url + "/territory/buildings/")
     before = page.locator("#results tbody tr").count()

@@ -1,0 +1,1 @@
+"""Benchmarks for jiedao: ``make bench`` (``python -m bench``). See docs/benchmarks.md."""
