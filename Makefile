@@ -56,6 +56,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy jiedao
 	$(MANAGE) makemigrations --check --dry-run -v 1
+	@# The production settings pass Django's deployment checks (with throw-away keys).
+	JIEDAO_ENV=production ALLOWED_HOSTS=jiedao.example.gov.cn \
+	  SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  JIEDAO_FIELD_KEY="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	  $(MANAGE) check --deploy --fail-level WARNING
 
 bench: static
 	$(PY) -m bench

@@ -249,3 +249,32 @@ def test_anonymous_api_is_401(client, world, url):
     response = client.get(url)
     assert response.status_code == 401
     assert response.json()["code"] == "unauthenticated"
+
+
+def test_permissions_follow_the_grant_not_the_merged_scope(client, world, role_users):
+    """Workstation staff in community A1 who is also a grid worker in grid A2x may edit only in
+    A1, and a street leader of street A who is a grid worker in B1x reads only A's audit trail."""
+    from django.core.exceptions import PermissionDenied
+
+    from jiedao.audit.services import log_action
+    from jiedao.territory import services
+    from tests.factories import user_with_role
+
+    both = user_with_role(Role.WORKSTATION_STAFF, world.community_a1, username="both")
+    from jiedao.accounts.services import grant_role
+
+    grant_role(None, both, Role.GRID_WORKER, world.grid_a2x)
+    both.clear_grant_cache()
+    services.save_record(both, world.buildings["a1x"], floors=8)
+    with pytest.raises(PermissionDenied):
+        services.save_record(both, world.buildings["a2x"], floors=8)
+    client.force_login(both)  # but both territories are readable
+    assert client.get(f"/territory/buildings/{world.buildings['a2x'].pk}/").status_code == 200
+
+    leader = role_users[Role.STREET_LEADER]
+    grant_role(None, leader, Role.GRID_WORKER, world.grid_b1x)
+    log_action(None, "test.in_b", world.grid_b1x)
+    log_action(None, "test.in_a", world.grid_a1x)
+    client.force_login(leader)
+    actions = {entry.action for entry in client.get("/audit/").context["object_list"]}
+    assert "test.in_a" in actions and "test.in_b" not in actions

@@ -52,6 +52,15 @@ class User(AbstractUser):
             scope = scope.merge(grant.scope())
         return scope
 
+    def scope_for(self, roles: frozenset[str] | set[str]) -> Scope:
+        """The territory covered by the grants of these roles only: a user who is workstation
+        staff in one community and a grid worker in another may edit only in the first."""
+        scope = Scope.nothing()
+        for grant in self.active_grants:
+            if grant.role in roles:
+                scope = scope.merge(grant.scope())
+        return scope
+
     @property
     def is_staff_member(self) -> bool:
         return bool(self.roles & STAFF_ROLES)
@@ -141,6 +150,14 @@ class RoleGrant(models.Model):
             if value is not None:
                 return value
         return None
+
+    @property
+    def node_code(self) -> str:
+        """Where the grant sits, as a territory code (a department: its district's; none: "")."""
+        node: Any = self.node
+        if node is None:
+            return ""
+        return getattr(node, "territory_code", None) or node.code
 
     def clean(self) -> None:
         level = ROLE_LEVEL[self.role]

@@ -20,10 +20,17 @@ def has_role(*roles: str) -> rules.Predicate:
     return predicate
 
 
-@rules.predicate
-def in_territory(user: Any, obj: Any) -> bool:
-    """The object lies inside one of the user's grants (no object: decided per object later)."""
-    if obj is None:
-        return True
-    code = getattr(obj, "territory_code", None) or getattr(obj, "code", "")
-    return bool(getattr(user, "is_authenticated", False) and user.scope.covers_code(code))
+def role_in_territory(*roles: str) -> rules.Predicate:
+    """The user holds one of ``roles`` on a node that contains the object (no object: holds
+    one of the roles anywhere). Checked per grant, never against the merged scope."""
+
+    @rules.predicate(name=f"role_in_territory({','.join(roles)})")
+    def predicate(user: Any, obj: Any = None) -> bool:
+        if not getattr(user, "is_authenticated", False):
+            return False
+        if obj is None:
+            return user.has_role(*roles)
+        code = getattr(obj, "territory_code", None) or getattr(obj, "code", "")
+        return bool(user.scope_for(set(roles)).covers_code(code))
+
+    return predicate

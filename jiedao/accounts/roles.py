@@ -42,5 +42,16 @@ TERRITORY_EDITORS = frozenset(
         Role.SYSTEM_ADMIN,
     }
 )
+# Who may create, redraw or retire territory nodes of each level.
+_STREET_UP = frozenset(
+    {Role.STREET_STAFF, Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN}
+)
+_DISTRICT_UP = frozenset({Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN})
+STRUCTURE_EDITORS: dict[str, frozenset[str]] = {
+    "grid": _STREET_UP,
+    "community": _DISTRICT_UP,
+    "street": _DISTRICT_UP,
+    "district": frozenset({Role.SYSTEM_ADMIN}),
+}
 # Roles that may read the audit trail of their territory.
 AUDIT_READERS = frozenset({Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN})

@@ -22,7 +22,7 @@ def grant_role(actor: Any, user: User, role: str, node: Any = None) -> RoleGrant
     grant.save()
     user.clear_grant_cache()
     log_action(
-        actor, "accounts.grant", grant, after=snapshot(grant), territory_code=_node_code(node)
+        actor, "accounts.grant", grant, after=snapshot(grant), territory_code=grant.node_code
     )
     return grant
 
@@ -39,7 +39,7 @@ def revoke_grant(actor: Any, grant: RoleGrant) -> RoleGrant:
         grant,
         before=before,
         after=snapshot(grant),
-        territory_code=_node_code(grant.node),
+        territory_code=grant.node_code,
     )
     return grant
 
@@ -88,10 +88,3 @@ def confirm_totp(user: User, device: TOTPDevice, token: str) -> bool:
     device.save(update_fields=["confirmed"])
     log_action(user, "accounts.totp.enable", user, territory_code="", kind=AuditEntry.Kind.AUTH)
     return True
-
-
-def _node_code(node: Any) -> str:
-    """Where a grant's audit entry belongs: the node's code (a department: its district's)."""
-    if node is None:
-        return ""
-    return getattr(node, "territory_code", None) or node.code

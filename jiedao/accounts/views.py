@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from io import BytesIO
 
 import qrcode
@@ -28,6 +29,7 @@ from jiedao.audit.models import AuditEntry
 from jiedao.audit.services import log_action
 
 PENDING = "jiedao_pending_user"
+PENDING_SECONDS = 300  # the password step is valid for five minutes
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -45,7 +47,7 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
         if user_has_device(user, confirmed=True):
-            request.session[PENDING] = user.pk
+            request.session[PENDING] = [user.pk, int(time.time())]
             request.session["jiedao_next"] = _next_url(request)
             return redirect("accounts:login_totp")
         auth_login(request, user)
@@ -57,9 +59,9 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 def login_totp(request: HttpRequest) -> HttpResponse:
-    pending = request.session.get(PENDING)
-    user = User.objects.filter(pk=pending).first() if pending else None
+    user = _pending_user(request)
     if user is None:
+        request.session.pop(PENDING, None)
         return redirect("accounts:login")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -89,8 +91,28 @@ def login_totp(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/login_totp.html", {"form": form})
 
 
+def _pending_user(request: HttpRequest) -> User | None:
+    """The user who passed the password step in this session, less than five minutes ago."""
+    pending = request.session.get(PENDING)
+    if (
+        not isinstance(pending, list)
+        or len(pending) != 2
+        or time.time() - pending[1] > PENDING_SECONDS
+    ):
+        return None
+    return User.objects.filter(pk=pending[0], is_active=True).first()
+
+
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        log_action(
+            request.user,
+            "accounts.logout",
+            request.user,
+            territory_code="",
+            kind=AuditEntry.Kind.AUTH,
+        )
     auth_logout(request)
     return redirect("accounts:login")
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from jiedao.audit.context import Origin, origin
+from jiedao.core import net
 
 
 class AuditContextMiddleware:
@@ -13,9 +14,9 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request.headers.get("X-Request-ID", "")[:36] or str(uuid.uuid4())
+        request_id = net.request_id(request) or str(uuid.uuid4())
         value = Origin(
-            ip=request.META.get("REMOTE_ADDR"),
+            ip=net.client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:255],
             request_id=request_id,
         )

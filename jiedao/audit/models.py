@@ -48,7 +48,7 @@ class AuditEntry(ScopedModel):
     note = models.TextField(_("note"), blank=True)
     ip = models.GenericIPAddressField(_("from"), null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
-    request_id = models.CharField(max_length=36, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -76,6 +76,7 @@ class AuditEntry(ScopedModel):
             "after": self.after,
             "note": self.note,
             "ip": self.ip,
+            "user_agent": self.user_agent,
             "request_id": self.request_id,
             "prev_hash": self.prev_hash,
         }

@@ -22,7 +22,16 @@ def snapshot(obj: models.Model | None, exclude: tuple[str, ...] = ()) -> dict[st
         return None
     data = model_to_dict(obj, exclude=list(exclude))
     data["territory_code"] = getattr(obj, "territory_code", None)
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder, default=str))
+    return _json_safe(data)
+
+
+def _json_safe(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """JSON-serialisable, and without NUL: PostgreSQL's jsonb refuses it, and a stray one must
+    not make the audited write fail."""
+    if data is None:
+        return None
+    text = json.dumps(data, cls=DjangoJSONEncoder, default=str).replace("\\u0000", "\\ufffd")
+    return json.loads(text)
 
 
 def log_action(
@@ -43,7 +52,7 @@ def log_action(
     with transaction.atomic(), unscoped():
         head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
         entry = AuditEntry(
-            at=timezone.now(),
+            at=timezone.now(),  # taken under the lock, so times never run backwards along the chain
             kind=kind,
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label=_actor_label(actor),
@@ -51,9 +60,9 @@ def log_action(
             object_type=obj._meta.label_lower if obj is not None else "",
             object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
             object_repr=str(obj)[:255] if obj is not None else "",
-            before=before,
-            after=after,
-            note=note,
+            before=_json_safe(before),
+            after=_json_safe(after),
+            note=note.replace("\x00", "\ufffd"),
             ip=source.ip,
             user_agent=source.user_agent,
             request_id=source.request_id,
@@ -94,10 +103,19 @@ class ChainReport:
 
 
 def verify_chain(batch_size: int = 2000) -> ChainReport:
-    """Walk the chain in order and report the first entry whose link or content does not hold."""
+    """Walk the chain in order and report the first entry whose link or content does not hold.
+
+    The head is read first and the walk stops at it: entries appended while the check runs are
+    left for the next run instead of looking like a gap."""
     previous_hash, expected_seq, checked = GENESIS_HASH, 1, 0
     with unscoped():
-        entries = AuditEntry.objects.order_by("seq").iterator(chunk_size=batch_size)
+        head = AuditHead.objects.filter(pk=1).first()
+        last_seq = head.last_seq if head else 0
+        entries = (
+            AuditEntry.objects.filter(seq__lte=last_seq)
+            .order_by("seq")
+            .iterator(chunk_size=batch_size)
+        )
         for entry in entries:
             if entry.seq != expected_seq:
                 return ChainReport(checked, expected_seq, f"entry {expected_seq} is missing")
@@ -108,7 +126,8 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
             if entry.compute_hash() != entry.hash:
                 return ChainReport(checked, entry.seq, "its content does not match its hash")
             previous_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
-        head = AuditHead.objects.filter(pk=1).first()
-        if head and head.last_seq != checked:
+        if checked != last_seq:
             return ChainReport(checked, checked + 1, f"entries after {checked} are missing")
+        if head is not None and checked and head.last_hash != previous_hash:
+            return ChainReport(checked, last_seq, "the chain head does not match the last entry")
     return ChainReport(checked)

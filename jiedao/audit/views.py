@@ -5,12 +5,13 @@ from django.views.generic import ListView
 from rules.contrib.views import PermissionRequiredMixin
 
 from jiedao.audit import selectors
-from jiedao.core.export import xlsx_response
+from jiedao.core.export import ExportMixin
 
 
-class AuditList(PermissionRequiredMixin, ListView):
+class AuditList(PermissionRequiredMixin, ExportMixin, ListView):
     permission_required = "audit.view_trail"
     template_name = "audit/list.html"
+    export_name = "audit"
     paginate_by = 50
     columns = [
         ("seq", "#"),
@@ -24,8 +25,3 @@ class AuditList(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         return selectors.entries(self.request.user, q=self.request.GET.get("q", ""))
-
-    def get(self, request, *args, **kwargs):
-        if request.GET.get("format") == "xlsx":
-            return xlsx_response("audit", self.columns, self.get_queryset()[:50000])
-        return super().get(request, *args, **kwargs)

@@ -40,13 +40,32 @@ DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
 JIEDAO_FIELD_KEY = env("JIEDAO_FIELD_KEY", DEV_FIELD_KEY)
 
-if PRODUCTION:
+
+def _check_secrets() -> None:
+    """Production, or any server with DEBUG off that did not say it is a development one, must
+    bring its own keys: a forgotten JIEDAO_ENV must not mean forgeable sessions."""
+    explicit_development = os.environ.get("JIEDAO_ENV") == "development"
+    if not (PRODUCTION or (not DEBUG and not TESTING and not explicit_development)):
+        return
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 40:
-        raise ImproperlyConfigured("Set a real SECRET_KEY (40+ characters) in production.")
+        raise ImproperlyConfigured("Set a real SECRET_KEY (40+ characters) when DEBUG is off.")
     if JIEDAO_FIELD_KEY == DEV_FIELD_KEY:
-        raise ImproperlyConfigured("Set JIEDAO_FIELD_KEY in production (see docs/deployment.md).")
-    if DEBUG:
+        raise ImproperlyConfigured(
+            "Set JIEDAO_FIELD_KEY when DEBUG is off (see docs/deployment.md)."
+        )
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(JIEDAO_FIELD_KEY.encode())
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "JIEDAO_FIELD_KEY is not a valid key (32 url-safe base64 bytes)."
+        ) from exc
+    if PRODUCTION and DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production.")
+
+
+_check_secrets()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -203,6 +222,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "jiedao.accounts.views.locked_out"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_VERBOSE = False
+# Behind a load balancer, the number of trusted proxies in front of the app: the client's
+# address is then read from X-Forwarded-For (for lock-out and the audit trail).
+JIEDAO_PROXY_COUNT = int(env("JIEDAO_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "jiedao.core.net.client_ip"
 SESSION_COOKIE_AGE = int(env("SESSION_COOKIE_AGE", str(8 * 3600)))  # one working day
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -216,8 +239,16 @@ SESSION_ENGINE = (
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", str(365 * 24 * 3600 if PRODUCTION else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_HSTS_PRELOAD = False
+# Preloading is a decision for each government domain's owner, not a default of the software.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 OTP_TOTP_ISSUER = "jiedao"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Internationalisation: Chinese first, English complete --------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -246,7 +277,10 @@ MEDIA_URL = "/media/"
 # --- Jiedao ------------------------------------------------------------------------------
 JIEDAO_SITE_NAME = _("Jiedao")
 JIEDAO_MAP_TILE_URL = env("JIEDAO_MAP_TILE_URL", "")
-JIEDAO_API_PAGE_SIZE = 50
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_MAX_PER_PAGE_SIZE = 500
+JIEDAO_AUDIT_ANCHOR_FILE = env("JIEDAO_AUDIT_ANCHOR_FILE", "")
+JIEDAO_EXPORT_MAX_ROWS = int(env("JIEDAO_EXPORT_MAX_ROWS", "100000"))
 
 LOGGING = {
     "version": 1,

@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.pagination import PageNumberPagination
-from ninja.security import APIKeyCookie, HttpBearer
+from ninja import security
+from ninja.security import HttpBearer
 
 from jiedao.core.scopes import set_request_scope
 
@@ -33,26 +33,17 @@ class TokenAuth(HttpBearer):
         return _activate(request, user) if user is not None else None
 
 
-class SessionAuth(APIKeyCookie):
-    """Django's session, with CSRF checked on unsafe methods."""
-
-    param_name = "sessionid"
+class SessionAuth(security.SessionAuth):
+    """Django's session (CSRF checked on unsafe methods), under the user's scope."""
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            return _activate(request, user)
-        return None
+        user = super().authenticate(request, key)
+        return _activate(request, user) if user is not None else None
 
 
 class Error(Schema):
     code: str
     message: str
-
-
-class Pagination(PageNumberPagination):
-    class Input(PageNumberPagination.Input):
-        pass
 
 
 api = NinjaAPI(

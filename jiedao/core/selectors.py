@@ -18,9 +18,10 @@ def scope_of(actor: Any) -> Scope:
     return actor.scope
 
 
-def visible(model: type[M], actor: Any) -> models.QuerySet[M]:
-    """All rows of ``model`` the actor's grants cover (and nothing else)."""
-    with active_scope(scope_of(actor)):
+def visible(model: type[M], actor: Any, scope: Scope | None = None) -> models.QuerySet[M]:
+    """All rows of ``model`` the actor's grants cover (and nothing else); ``scope`` narrows it
+    to the grants of some roles (``actor.scope_for(roles)``)."""
+    with active_scope(scope if scope is not None else scope_of(actor)):
         return model._default_manager.all()
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -55,4 +56,9 @@ def index(request: HttpRequest) -> HttpResponse:
 def toggle_elder_mode(request: HttpRequest) -> HttpResponse:
     """适老化: large text, high contrast and big touch targets, remembered in the session."""
     request.session["elder_mode"] = not request.session.get("elder_mode", False)
-    return redirect(request.POST.get("next") or "core:home")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/home/"
+    return redirect(target)

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.generic import DetailView, ListView
 from rules.contrib.views import PermissionRequiredMixin
 
-from jiedao.core.export import xlsx_response
+from jiedao.core.export import ExportMixin
 
 
 class StaffOnlyMixin(PermissionRequiredMixin):
@@ -24,27 +24,20 @@ class StaffOnlyMixin(PermissionRequiredMixin):
         return None  # a page-level permission; the selectors' scope decides about objects
 
 
-class ScopedListView(StaffOnlyMixin, ListView):
+class ScopedListView(StaffOnlyMixin, ExportMixin, ListView):
     """``selector(actor, q=..., **filters)`` returns the rows; ``columns`` drives table and export."""
 
     selector: Callable[..., QuerySet]
-    columns: list[tuple[str, Any]] = []  # (attribute path, heading)
     filters: tuple[str, ...] = ()
     deferred: tuple[str, ...] = ()  # heavy columns a list does not show (boundaries)
     paginate_by = 50
     title: Any = ""
-    export_name = "export"
 
     def get_queryset(self) -> QuerySet:
         raw = {name: self.request.GET.get(name, "") for name in self.filters}
         params = {name: int(value) for name, value in raw.items() if value.isdigit()}
         rows = type(self).selector(self.request.user, q=self.request.GET.get("q", ""), **params)
         return rows.defer(*self.deferred) if self.deferred else rows
-
-    def get(self, request, *args, **kwargs) -> HttpResponse:
-        if request.GET.get("format") == "xlsx":
-            return xlsx_response(self.export_name, self.columns, self.get_queryset())
-        return super().get(request, *args, **kwargs)
 
     def get_template_names(self) -> list[str]:
         htmx = self.request.htmx  # type: ignore[attr-defined]

@@ -10,10 +10,6 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
-        from django_tasks.signals import task_finished
 
-        from jiedao.jobs.retry import requeue_failed_attempt
-
-        task_finished.connect(requeue_failed_attempt, dispatch_uid="jiedao.jobs.retry")
         # Every app's ``tasks`` module registers its @periodic jobs, in web and worker alike.
         autodiscover_modules("tasks")

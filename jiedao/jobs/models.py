@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django.db import models
-from django.utils import timezone
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 
 class WorkerHeartbeat(models.Model):
-    """One row per worker or scheduler process, touched every few seconds while it lives."""
+    """One row per worker or scheduler process, touched every few seconds while it lives.
+
+    Its times come from the database's clock (``Now()``), never a host's: liveness is judged
+    by comparing them with the database's clock too, so hosts whose clocks drift agree.
+    """
 
     class Kind(models.TextChoices):
         WORKER = "worker", _("Worker and scheduler")
@@ -20,8 +22,8 @@ class WorkerHeartbeat(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.WORKER)
     hostname = models.CharField(_("host"), max_length=255, blank=True)
     pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
-    started_at = models.DateTimeField(_("started at"), default=timezone.now)
-    last_seen_at = models.DateTimeField(_("last seen at"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started at"), db_default=Now())
+    last_seen_at = models.DateTimeField(_("last seen at"), db_default=Now(), db_index=True)
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
 
     class Meta:
@@ -32,10 +34,6 @@ class WorkerHeartbeat(models.Model):
     def __str__(self) -> str:
         return self.worker_id
 
-    def is_alive(self, stale_after: timedelta, now: datetime | None = None) -> bool:
-        now = now or timezone.now()
-        return self.stopped_at is None and self.last_seen_at >= now - stale_after
-
 
 class PeriodicRun(models.Model):
     """The claim on one slot of one periodic job. The unique pair (name, slot start) is what
@@ -43,7 +41,7 @@ class PeriodicRun(models.Model):
 
     name = models.CharField(_("job"), max_length=200)
     slot_start = models.DateTimeField(_("slot start"))
-    claimed_at = models.DateTimeField(_("claimed at"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed at"), db_default=Now())
     claimed_by = models.CharField(_("claimed by"), max_length=64)
     # Slots that passed with no scheduler running; this one run stands in for all of them.
     missed_slots = models.PositiveIntegerField(_("missed slots"), default=0)

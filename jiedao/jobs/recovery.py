@@ -4,7 +4,11 @@ The database backend marks a task RUNNING when a worker claims it and nothing ev
 the worker is killed. Every ``run_worker`` process writes a heartbeat; a RUNNING task whose
 worker has stopped, or has not beaten for ``stale_after``, is put back to READY, so a restart
 loses nothing. A task that keeps killing its worker is not retried for ever: once it has used
-its attempts it is marked FAILED with :class:`WorkerLost`.
+its attempts (a ``@job``'s ``max_attempts``, or ``LOST_TASK_MAX_ATTEMPTS`` for a plain task) it
+is marked FAILED with :class:`WorkerLost`.
+
+Heartbeats are stamped and judged with the database's clock (``Now()``), so workers on hosts
+whose clocks drift apart still agree on who is alive.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.utils import timezone
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Now
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
@@ -25,7 +30,8 @@ from jiedao.jobs.models import WorkerHeartbeat
 
 logger = logging.getLogger("jiedao.jobs")
 
-# A plain task (not a @job) lost with its worker is put back this many times at most.
+# A plain task (not a @job) has no max_attempts: lost with its worker, it is put back this many
+# attempts at most. (It is still never retried after it raised.)
 LOST_TASK_MAX_ATTEMPTS = 3
 
 
@@ -38,72 +44,87 @@ def stale_after() -> timedelta:
 
 
 def beat(worker_id: str, kind: str = WorkerHeartbeat.Kind.WORKER) -> None:
-    now = timezone.now()
-    WorkerHeartbeat.objects.update_or_create(
-        worker_id=worker_id,
-        defaults={"last_seen_at": now, "stopped_at": None},
-        create_defaults={
-            "kind": kind,
-            "hostname": socket.gethostname()[:255],
-            "pid": os.getpid(),
-            "started_at": now,
-            "last_seen_at": now,
-        },
+    seen = WorkerHeartbeat.objects.filter(worker_id=worker_id).update(
+        last_seen_at=Now(), stopped_at=None
     )
+    if not seen:  # started_at and last_seen_at: the database's default, Now()
+        WorkerHeartbeat.objects.create(
+            worker_id=worker_id, kind=kind, hostname=socket.gethostname()[:255], pid=os.getpid()
+        )
 
 
 def mark_stopped(worker_id: str) -> None:
     """Best effort on the way out: if the database is gone the heartbeat simply goes stale."""
     try:
-        WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+        WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=Now())
     except DatabaseError:
         logger.warning("could not mark worker %s stopped", worker_id)
 
 
-def live_worker_ids(now: datetime, stale: timedelta) -> set[str]:
-    rows = WorkerHeartbeat.objects.filter(stopped_at__isnull=True, last_seen_at__gte=now - stale)
+def alive(stale: timedelta | None = None) -> Q:
+    """Heartbeat rows of live workers: not stopped, seen within ``stale`` by the database's clock."""
+    return Q(stopped_at__isnull=True, last_seen_at__gte=Now() - (stale or stale_after()))
+
+
+def live_worker_ids(stale: timedelta | None = None) -> set[str]:
+    rows = WorkerHeartbeat.objects.filter(alive(stale))
     return set(rows.values_list("worker_id", flat=True))
 
 
-def recover_stale_tasks(now: datetime | None = None, stale: timedelta | None = None) -> int:
+def still_claimed(row: DBTaskResult) -> QuerySet[DBTaskResult]:
+    """The row, only while it is RUNNING under the very claim ``row`` was read with.
+
+    Each claim appends the worker's id to ``worker_ids``, so an unchanged list means nobody has
+    put the row back or claimed it since.
+    """
+    return DBTaskResult.objects.filter(
+        pk=row.pk, status=TaskResultStatus.RUNNING, worker_ids=row.worker_ids
+    )
+
+
+def recover_stale_tasks(stale: timedelta | None = None) -> int:
     """Put RUNNING tasks of dead workers back to READY (or FAILED when out of attempts)."""
-    now = now or timezone.now()
     stale = stale or stale_after()
-    live = live_worker_ids(now, stale)
-    # A task is only judged once it has run for longer than a heartbeat may be late.
-    candidates = DBTaskResult.objects.running().filter(started_at__lt=now - stale)
+    # Tasks first, live workers second: a worker beats before it claims, so whoever claimed one
+    # of these tasks has a heartbeat row by the time the live set is read. A task is only judged
+    # once it has run for longer than a heartbeat may be late, which covers a claim by a worker
+    # with no heartbeat row at all.
+    candidates = list(DBTaskResult.objects.running().filter(started_at__lt=Now() - stale))
+    if not candidates:
+        return 0
+    live = live_worker_ids(stale)
     recovered = 0
     for row in candidates:
         if row.worker_ids and row.worker_ids[-1] in live:
             continue
-        recovered += _recover(row, now)
+        recovered += _recover(row)
     return recovered
 
 
-def _recover(row: DBTaskResult, now: datetime) -> int:
+def _recover(row: DBTaskResult) -> int:
     worker = row.worker_ids[-1] if row.worker_ids else "?"
-    still_running = DBTaskResult.objects.filter(pk=row.pk, status=TaskResultStatus.RUNNING)
-    if len(row.worker_ids) >= _attempt_limit(row):
-        attempt = len(row.worker_ids)
+    attempt = len(row.worker_ids)
+    if attempt >= _attempt_limit(row):
         message = f"WorkerLost: worker {worker} stopped while running attempt {attempt}\n"
-        changed = still_running.update(
+        changed = still_claimed(row).update(
             status=TaskResultStatus.FAILED,
-            finished_at=now,
+            finished_at=Now(),
             exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
             traceback=message,
         )
         logger.warning("task %s lost with worker %s, out of attempts: FAILED", row.pk, worker)
         return changed
-    changed = still_running.update(status=TaskResultStatus.READY, started_at=None)
+    changed = still_claimed(row).update(status=TaskResultStatus.READY, started_at=None)
     logger.warning("task %s lost with worker %s: back to READY", row.pk, worker)
     return changed
 
 
 def _attempt_limit(row: DBTaskResult) -> int:
+    """A @job's own ``max_attempts`` (lost and failed attempts count alike)."""
     try:
         task = row.task
     except Exception:  # the task's code is gone: let the worker fail it visibly
         return LOST_TASK_MAX_ATTEMPTS
     if isinstance(task, RetryingTask):
-        return max(task.max_attempts, LOST_TASK_MAX_ATTEMPTS)
+        return task.max_attempts
     return LOST_TASK_MAX_ATTEMPTS

@@ -1,45 +1,44 @@
 """Retries on the database backend: a failed attempt of a ``@job`` goes back to READY.
 
-The worker records the failure (status FAILED, exception, traceback) and then sends
-``task_finished``; this receiver turns the same row back to READY with ``run_after`` set to the
-backoff. The row keeps the last error until an attempt succeeds, and ``worker_ids`` (one entry
-per attempt) is the attempt count. When attempts run out the row simply stays FAILED.
+The worker (``jiedao.jobs.worker.JobWorker``) records a failed attempt and decides its retry in
+one UPDATE: with attempts left the row becomes READY with ``run_after`` set to the backoff, and
+keeps the error (exception, traceback) until an attempt succeeds; without, it becomes FAILED.
+There is no moment at which the row is FAILED with a retry still to be scheduled, so a worker
+that dies right after a failed attempt loses no retry. ``worker_ids`` (one entry per attempt)
+is the attempt count.
 """
 
 from __future__ import annotations
 
-import logging
+from traceback import format_exception
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.utils import timezone
 from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from jiedao.jobs.base import RetryingTask
 
-logger = logging.getLogger("jiedao.jobs")
+
+def failed_attempt_fields(row: DBTaskResult, exc: BaseException) -> dict[str, Any]:
+    """The columns to write for attempt ``len(row.worker_ids)`` of ``row``, which raised ``exc``."""
+    fields: dict[str, Any] = {
+        "exception_class_path": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "traceback": "".join(format_exception(exc)),
+        "return_value": None,
+    }
+    attempts = len(row.worker_ids)
+    task = _retrying_task(row)
+    if task is not None and attempts < task.max_attempts:
+        run_after = timezone.now() + task.retry_delay(attempts)
+        return {**fields, "status": TaskResultStatus.READY, "run_after": run_after}
+    return {**fields, "status": TaskResultStatus.FAILED, "finished_at": timezone.now()}
 
 
-def requeue_failed_attempt(sender: Any, task_result: Any, **kwargs: Any) -> None:
-    # A receiver that raises would take the worker down with it: log and leave the row FAILED.
+def _retrying_task(row: DBTaskResult) -> RetryingTask | None:
     try:
-        _requeue(task_result)
-    except Exception:
-        logger.exception("could not schedule a retry of task %s", task_result.id)
-
-
-def _requeue(task_result: Any) -> None:
-    task = task_result.task
-    if task_result.status != TaskResultStatus.FAILED or not isinstance(task, RetryingTask):
-        return
-    db_result = getattr(task_result, "db_result", None)
-    if db_result is None:  # RQ retries natively (jiedao.jobs.rq); the immediate backend never does
-        return
-    attempts = len(db_result.worker_ids)
-    if attempts >= task.max_attempts:
-        logger.warning("task %s failed for good after %s attempts", task_result.id, attempts)
-        return
-    run_after = timezone.now() + task.retry_delay(attempts)
-    type(db_result).objects.filter(pk=db_result.pk, status=TaskResultStatus.FAILED).update(
-        status=TaskResultStatus.READY, run_after=run_after, finished_at=None
-    )
-    logger.info("task %s attempt %s failed; retry at %s", task_result.id, attempts, run_after)
+        task = row.task
+    except (ImportError, SuspiciousOperation):  # the task's code is gone: nothing to retry
+        return None
+    return task if isinstance(task, RetryingTask) else None

@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 
 from jiedao.jobs.base import PeriodicJob, periodic_jobs
 from jiedao.jobs.models import PeriodicRun, WorkerHeartbeat
-from jiedao.jobs.recovery import stale_after
+from jiedao.jobs.recovery import alive
 from jiedao.jobs.scheduler import next_slot_start
 
 logger = logging.getLogger("jiedao.jobs")
@@ -89,9 +89,5 @@ def periodic_overview(now: datetime | None = None) -> list[PeriodicJobRow]:
     return rows
 
 
-def live_workers(now: datetime | None = None) -> list[WorkerHeartbeat]:
-    now = now or timezone.now()
-    rows = WorkerHeartbeat.objects.filter(
-        stopped_at__isnull=True, last_seen_at__gte=now - stale_after()
-    )
-    return list(rows)
+def live_workers() -> list[WorkerHeartbeat]:
+    return list(WorkerHeartbeat.objects.filter(alive()))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db.models.functions import Now
 from django.utils import timezone
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.backend import DatabaseBackend
@@ -29,7 +30,10 @@ def heartbeat_cleanup() -> dict[str, int]:
             failed_min_age_days=failed_days,
             verbosity=0,
         )
-    now = timezone.now()
-    workers, _ = WorkerHeartbeat.objects.filter(last_seen_at__lt=now - timedelta(days=7)).delete()
-    runs, _ = PeriodicRun.objects.filter(slot_start__lt=now - timedelta(days=failed_days)).delete()
+    gone = WorkerHeartbeat.objects.filter(last_seen_at__lt=Now() - timedelta(days=7))
+    workers, _ = gone.delete()
+    old_runs = PeriodicRun.objects.filter(
+        slot_start__lt=timezone.now() - timedelta(days=failed_days)
+    )
+    runs, _ = old_runs.delete()
     return {"workers": workers, "periodic_runs": runs}

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
-from ninja.pagination import paginate
+from ninja.pagination import PageNumberPagination, paginate
 
-from jiedao.core.api import Error, Pagination
+from jiedao.core.api import Error
 from jiedao.territory import selectors
 
 router = Router(tags=["territory"])
@@ -127,7 +127,7 @@ def _node_detail(request, rows, code: str) -> dict[str, Any]:
 @router.get(
     "/streets", response={200: list[StreetOut], **ERRORS}, summary="Streets in your territory"
 )
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_streets(request, q: str = ""):
     return selectors.streets(request.user, q=q).defer("boundary")
 
@@ -138,7 +138,7 @@ def get_street(request, code: str):
 
 
 @router.get("/communities", response={200: list[CommunityOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_communities(request, q: str = "", street: int | None = None):
     return selectors.communities(request.user, q=q, street=street).defer("boundary")
 
@@ -149,7 +149,7 @@ def get_community(request, code: str):
 
 
 @router.get("/grids", response={200: list[GridOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_grids(request, q: str = "", community: int | None = None):
     return selectors.grids(request.user, q=q, community=community).defer("boundary")
 
@@ -160,7 +160,7 @@ def get_grid(request, code: str):
 
 
 @router.get("/buildings", response={200: list[BuildingOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_buildings(request, q: str = "", grid: int | None = None):
     return selectors.buildings(request.user, q=q, grid=grid)
 
@@ -173,7 +173,7 @@ def get_building(request, building_id: int):
 
 
 @router.get("/dwellings", response={200: list[DwellingOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_dwellings(request, q: str = "", building: int | None = None):
     return selectors.dwellings(request.user, q=q, building=building)
 
@@ -188,19 +188,19 @@ def get_dwelling(request, dwelling_id: int):
     response={200: list[AddressOut], **ERRORS},
     summary="Standard addresses (标准地址)",
 )
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_addresses(request, q: str = ""):
     return selectors.addresses(request.user, q=q)
 
 
 @router.get("/organisations", response={200: list[OrganisationOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_organisations(request, q: str = "", kind: str = ""):
     return selectors.organisations(request.user, q=q, kind=kind)
 
 
 @router.get("/departments", response={200: list[DepartmentOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_departments(request, q: str = ""):
     return selectors.departments(request.user, q=q)
 
@@ -216,7 +216,7 @@ def get_department(request, code: str):
 
 
 @router.get("/districts", response={200: list[DistrictOut], **ERRORS})
-@paginate(Pagination)
+@paginate(PageNumberPagination)
 def list_districts(request, q: str = ""):
     return selectors.districts(request.user, q=q).defer("boundary")
 

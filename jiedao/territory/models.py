@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -241,6 +242,12 @@ class Building(SearchableMixin, ScopedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if self.address_id and self.grid_id and self.address.grid_id != self.grid_id:
+            raise ValidationError(
+                _("The building's address must lie in the building's grid."), code="address_grid"
+            )
+
     def save(self, *args, **kwargs):
         self.territory_code = self.grid.code
         super().save(*args, **kwargs)
@@ -301,6 +308,16 @@ class Dwelling(ScopedModel):
     def get_absolute_url(self) -> str:
         return reverse("territory:dwelling_detail", args=[self.pk])
 
+    def clean(self) -> None:
+        if self.entrance_id and self.building_id and self.entrance.building_id != self.building_id:
+            raise ValidationError(
+                _("The entrance belongs to another building."), code="entrance_building"
+            )
+        if self.address_id and self.building_id and self.address.grid_id != self.building.grid_id:
+            raise ValidationError(
+                _("The dwelling's address must lie in its building's grid."), code="address_grid"
+            )
+
     def save(self, *args, **kwargs):
         self.territory_code = self.building.territory_code
         super().save(*args, **kwargs)
@@ -337,6 +354,12 @@ class Organisation(SearchableMixin, ScopedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("territory:organisation_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        if self.address is not None and self.grid_id and self.address.grid_id != self.grid_id:
+            raise ValidationError(
+                _("The organisation's address must lie in its grid."), code="address_grid"
+            )
 
     def __str__(self) -> str:
         return self.name

@@ -1,11 +1,11 @@
-"""Writes to the territory: validated, in one transaction, and written to the audit trail."""
+"""Writes to the territory: permission first, then validation, one transaction, an audit entry."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
@@ -16,15 +16,22 @@ from jiedao.core.scopes import unscoped
 from jiedao.territory import codes
 from jiedao.territory.models import Community, Grid, TerritoryNode
 
+# The parent that places a new record in the territory (its territory_code comes from it).
+PARENT_FIELD = {
+    "building": "grid",
+    "organisation": "grid",
+    "standardaddress": "grid",
+    "entrance": "building",
+    "dwelling": "building",
+}
 
-def _require_scope(actor: Any, code: str) -> None:
-    if actor is not None and not actor.scope.covers_code(code):
-        raise PermissionDenied(_("This is outside your territory."))
 
-
-def _require_editor(actor: Any, record: models.Model) -> None:
-    if actor is not None and not actor.has_perm("territory.change_record", record):
-        raise PermissionDenied(_("You may not change this record."))
+def _require(actor: Any, perm: str, obj: models.Model) -> None:
+    """``actor`` None is the system itself (commands, jobs, the demo generator)."""
+    if actor is not None and not actor.has_perm(perm, obj):
+        raise PermissionDenied(
+            _("You may not change this here: it is outside your role or territory.")
+        )
 
 
 def _apply_boundary(node: TerritoryNode, boundary: dict | None) -> None:
@@ -37,24 +44,36 @@ def _apply_boundary(node: TerritoryNode, boundary: dict | None) -> None:
             node.min_lng, node.min_lat, node.max_lng, node.max_lat = shape.bounds
 
 
+def _stored(obj: models.Model) -> models.Model | None:
+    with unscoped():
+        return type(obj)._base_manager.filter(pk=obj.pk).first() if obj.pk else None
+
+
 @transaction.atomic
 def save_node(actor: Any, node: TerritoryNode, *, boundary: dict | None = None) -> TerritoryNode:
-    """Create or update a district, street, community or grid after validating its code."""
-    _require_scope(actor, node.code)
+    """Create or update a district, street, community or grid; its code never changes."""
+    _require(actor, f"territory.change_{node.level}", node)
+    stored = _stored(node)
+    if stored is not None and stored.code != node.code:  # type: ignore[attr-defined]
+        raise ValidationError(
+            _("A code never changes: retire the node and create a new one."), code="code_fixed"
+        )
+    before = snapshot(stored)
     with unscoped():
-        before = snapshot(type(node).all_objects.filter(pk=node.pk).first()) if node.pk else None
         if boundary is not None:
             _apply_boundary(node, boundary)
         node.full_clean()
         node.save()
-    action = "create" if before is None else "update"
+    action = "create" if stored is None else "update"
     log_action(actor, f"territory.{node.level}.{action}", node, before=before, after=snapshot(node))
     return node
 
 
 def next_grid_code(community: Community) -> str:
-    """Grid codes append a 3-digit number to the community's code; numbers are never reused."""
+    """Grid codes append a 3-digit number to the community's code; numbers are never reused.
+    Call inside a transaction: the community row is locked so two new grids get two numbers."""
     with unscoped():
+        Community.all_objects.select_for_update().filter(pk=community.pk).first()
         last = Grid.all_objects.filter(community=community).aggregate(m=Max("code"))["m"]
     number = int(last[12:]) + 1 if last else 1
     return codes.grid_code(community.code, number)
@@ -70,7 +89,7 @@ def create_grid(actor: Any, community: Community, name: str, boundary: dict | No
 @transaction.atomic
 def retire_node(actor: Any, node: TerritoryNode, on: date) -> TerritoryNode:
     """Nodes are retired, never deleted: their codes stay taken for ever."""
-    _require_scope(actor, node.code)
+    _require(actor, f"territory.change_{node.level}", node)
     before = snapshot(node)
     node.retired_at = on
     node.save(update_fields=["retired_at"])
@@ -80,22 +99,34 @@ def retire_node(actor: Any, node: TerritoryNode, on: date) -> TerritoryNode:
 
 @transaction.atomic
 def save_record(actor: Any, record: models.Model, **changes: Any) -> models.Model:
-    """Create or update a building, dwelling, address or organisation inside the actor's scope."""
+    """Create or update a building, entrance, dwelling, address or organisation.
+
+    The actor must be an editor where the record is (for a new one: where its parent is). A
+    record does not move to another parent here: its rows below would keep the old territory
+    code, so moving is a separate operation."""
+    model_name = record._meta.model_name or ""
+    parent_field = PARENT_FIELD[model_name]
+    stored = _stored(record)
+    if stored is None:
+        _require(actor, "territory.change_record", getattr(record, parent_field))
+    else:
+        _require(actor, "territory.change_record", stored)
+        if f"{parent_field}_id" in changes or parent_field in changes:
+            raise ValidationError(
+                _("A record cannot be moved to another %(parent)s here."),
+                params={"parent": parent_field},
+            )
+    for field, value in changes.items():
+        setattr(record, field, value)
     with unscoped():
-        before = (
-            snapshot(type(record)._base_manager.filter(pk=record.pk).first()) if record.pk else None
-        )
-        for field, value in changes.items():
-            setattr(record, field, value)
         record.full_clean()
         record.save()
-    _require_editor(actor, record)
-    action = "create" if before is None else "update"
+    action = "create" if stored is None else "update"
     log_action(
         actor,
-        f"territory.{record._meta.model_name}.{action}",
+        f"territory.{model_name}.{action}",
         record,
-        before=before,
+        before=snapshot(stored),
         after=snapshot(record),
     )
     return record

@@ -163,3 +163,27 @@ def test_issue_api_token_for_unknown_user_fails(db):
 
     with pytest.raises(CommandError, match="No active user"):
         call_command("issue_api_token", "ghost", "x")
+
+
+def test_password_step_expires_and_needs_an_active_user(client, world, role_users):
+    from freezegun import freeze_time
+
+    user = role_users[Role.STREET_LEADER]
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    with freeze_time("2026-11-22 09:00:00"):
+        assert _login(client, "leader")["Location"] == "/accounts/login/code/"
+        assert client.get("/accounts/login/code/").status_code == 200
+    with freeze_time("2026-11-22 09:06:00"):
+        assert client.get("/accounts/login/code/")["Location"] == "/accounts/login/"
+    with freeze_time("2026-11-22 10:00:00"):
+        _login(client, "leader")
+        user.is_active = False
+        user.save()
+        assert client.get("/accounts/login/code/")["Location"] == "/accounts/login/"
+
+
+def test_elder_mode_toggle_refuses_foreign_redirects(client, world, role_users):
+    client.force_login(role_users[Role.RESIDENT])
+    response = client.post("/elder-mode/", {"next": "https://evil.example/"})
+    assert response["Location"] == "/home/"
+    assert client.post("/elder-mode/", {"next": "/home/?x=1"})["Location"] == "/home/?x=1"

@@ -105,3 +105,49 @@ def test_write_and_audit_roll_back_together(world, role_users):
         assert not AuditEntry.objects.exists()
     entry = log_action(role_users["street_staff"], "test.write", world.grid_a1x)
     assert entry.seq == 1 and verify_chain().ok
+
+
+def test_entries_appended_during_a_check_are_not_a_gap(chain, monkeypatch):
+    """verify_chain reads the head first; a later append is left for the next run."""
+    from jiedao.audit import services
+
+    real_filter = AuditEntry.objects.filter
+
+    def filter_then_append(*args, **kwargs):
+        rows = real_filter(*args, **kwargs)
+        log_action(None, "test.concurrent", None, territory_code="")
+        return rows
+
+    with unscoped():
+        monkeypatch.setattr(AuditEntry.objects, "filter", filter_then_append)
+        report = services.verify_chain()
+        monkeypatch.undo()
+    assert report.ok and report.checked == 5
+    assert verify_chain().checked == 6
+
+
+def test_user_agent_is_covered_by_the_hash(chain):
+    _tamper("UPDATE audit_auditentry SET user_agent = %s WHERE seq = %s", ["forged", chain[3].seq])
+    assert verify_chain().broken_at == chain[3].seq
+
+
+def test_nul_characters_do_not_break_the_write(world, role_users):
+    entry = log_action(
+        role_users["street_staff"],
+        "test.nul",
+        world.grid_a1x,
+        after={"name": "a\x00b"},
+        note="x\x00y",
+    )
+    entry.refresh_from_db()
+    assert entry.after == {"name": "a\ufffdb"} and entry.note == "x\ufffdy"
+    assert verify_chain().ok
+
+
+def test_anchor_job_writes_the_head(chain, tmp_path, settings):
+    from jiedao.audit.tasks import anchor_chain_head
+
+    settings.JIEDAO_AUDIT_ANCHOR_FILE = str(tmp_path / "anchors.log")
+    record = anchor_chain_head.call()
+    assert record["last_seq"] == 5 and record["last_hash"] == chain[-1].hash
+    assert chain[-1].hash in (tmp_path / "anchors.log").read_text()

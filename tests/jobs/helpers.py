@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from unittest import mock
 
-from django_tasks_db.management.commands.db_worker import Worker
+from jiedao.jobs.worker import JobWorker
 
 
 @contextmanager
@@ -20,8 +20,8 @@ def keep_test_connection():
 
 
 def run_worker_loop(worker_id: str = "test-worker", max_tasks: int = 20) -> None:
-    """django-tasks-db's worker loop, synchronously: until no task is ready or max_tasks ran."""
-    worker = Worker(
+    """run_worker's worker loop, synchronously: until no task is ready or max_tasks ran."""
+    worker = JobWorker(
         queue_names=["*"],
         interval=0,
         batch=True,

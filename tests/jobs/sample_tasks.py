@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django_tasks import TaskContext, task
+from django_tasks import TaskContext, TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from jiedao.jobs.base import job
 
@@ -26,6 +27,30 @@ def fails_first_time(context: TaskContext) -> int:
 @job(max_attempts=1)
 def succeeds(value: int = 1) -> int:
     return value * 2
+
+
+@job(max_attempts=3)
+def doubles(value: int = 1) -> int:
+    return value * 2
+
+
+@task()
+def plain_succeeds() -> str:
+    return "plain"
+
+
+@job(max_attempts=3, takes_context=True)
+def outlived_by_recovery(context: TaskContext, reclaimed: bool, fail: bool) -> str:
+    """Acts out recovery while this attempt still runs: its row goes back to READY or, with
+    ``reclaimed``, to a second worker that claims it."""
+    row = DBTaskResult.objects.filter(id=context.task_result.id)
+    if reclaimed:
+        row.update(worker_ids=[*context.task_result.worker_ids, "second-worker"])
+    else:
+        row.update(status=TaskResultStatus.READY, started_at=None)
+    if fail:
+        raise Boom("late failure")
+    return "late success"
 
 
 @task()

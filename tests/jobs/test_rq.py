@@ -39,6 +39,10 @@ def rq_tasks(settings, worker_id):
     connection.flushdb()
 
 
+def queued_ids() -> list[str]:
+    return django_rq.get_queue("default", job_class=Job).job_ids
+
+
 def work_burst() -> None:
     queue = django_rq.get_queue("default", job_class=Job)
     SimpleWorker([queue], connection=queue.connection, job_class=Job).work(burst=True)
@@ -55,9 +59,15 @@ def test_rq_retries_a_failing_job_until_max_attempts(rq_tasks):
 
 
 @pytest.mark.django_db
-def test_scheduler_only_enqueues_periodic_jobs_to_rq(rq_tasks, registry):
+def test_scheduler_only_enqueues_periodic_jobs_to_rq(
+    rq_tasks, registry, django_capture_on_commit_callbacks
+):
     periodic(every=timedelta(hours=1), name="test.rq")(sample_tasks.succeeds)
-    (run,) = Scheduler("rq-scheduler").tick()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        (run,) = Scheduler("rq-scheduler").tick()
+        assert queued_ids() == []  # Redis hears of the slot only once the claim is committed
+    assert len(callbacks) == 1
+    assert queued_ids() == [run.task_result_id]
     assert Scheduler("second-rq-scheduler").tick() == []
     work_burst()
 

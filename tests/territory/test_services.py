@@ -137,3 +137,54 @@ def test_breakdown_by_child_area(world, role_users):
     assert selectors.breakdown(grid_worker, world.community_a1) == [
         {"name": "香水园第一网格", "households": 1, "population": 1},
     ]
+
+
+def test_structure_editing_follows_the_level(world, role_users):
+    grid_worker, street = role_users[Role.GRID_WORKER], role_users[Role.STREET_STAFF]
+    with pytest.raises(PermissionDenied):  # a grid worker cannot redraw or retire their own grid
+        services.save_node(grid_worker, world.grid_a1x, boundary=f.square(115.9, 40.4))
+    with pytest.raises(PermissionDenied):
+        services.retire_node(grid_worker, world.grid_a1x, datetime.date(2026, 1, 1))
+    with pytest.raises(PermissionDenied):  # the street draws grids, not communities
+        services.save_node(
+            street, Community(street=world.street_a, code="110119001009", name="新社区")
+        )
+    community = services.save_node(
+        role_users[Role.DISTRICT_ADMIN],
+        Community(street=world.street_a, code="110119001009", name="新社区"),
+    )
+    assert community.initials == "xsq"
+
+
+def test_codes_never_change(world, role_users):
+    grid = world.grid_a1y
+    grid.code = "110119001001099"
+    with pytest.raises(ValidationError):
+        services.save_node(role_users[Role.STREET_STAFF], grid)
+
+
+def test_records_stay_consistent_with_their_parents(world, role_users):
+    editor = role_users[Role.STREET_STAFF]
+    dwelling = world.persons["a1x"].dwelling
+    foreign_address = f.AddressFactory(grid=world.grid_a2x)
+    with pytest.raises(ValidationError):
+        services.save_record(editor, dwelling, address=foreign_address)
+    with pytest.raises(ValidationError):  # moving a building would strand its rows' codes
+        services.save_record(editor, world.buildings["a1x"], grid=world.grid_a1y)
+    dwelling.refresh_from_db()
+    assert dwelling.address.grid_id == world.grid_a1x.pk
+
+
+def test_new_records_need_an_editor_where_the_parent_is(world, role_users):
+    from jiedao.territory.models import Building, StandardAddress
+
+    address = StandardAddress(grid=world.grid_a2x, road="妫水南街", number="9号")
+    with pytest.raises(PermissionDenied):
+        services.save_record(
+            role_users[Role.WORKSTATION_STAFF], address
+        )  # community A1 staff, grid in A2
+    services.save_record(role_users[Role.STREET_STAFF], address)
+    building = services.save_record(
+        role_users[Role.STREET_STAFF], Building(grid=world.grid_a2x, address=address, name="9号楼")
+    )
+    assert building.territory_code == world.grid_a2x.code

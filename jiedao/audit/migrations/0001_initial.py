@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                 ('note', models.TextField(blank=True, verbose_name='note')),
                 ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='from')),
                 ('user_agent', models.CharField(blank=True, max_length=255)),
-                ('request_id', models.CharField(blank=True, max_length=36)),
+                ('request_id', models.CharField(blank=True, max_length=64)),
                 ('prev_hash', models.CharField(max_length=64)),
                 ('hash', models.CharField(max_length=64, unique=True)),
                 ('actor', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),

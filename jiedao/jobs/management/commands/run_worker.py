@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jiedao.jobs.selectors import uses_database_backend
-from jiedao.jobs.worker import new_worker_id, run_scheduler_only, run_worker
+from jiedao.jobs.worker import WorkerUnseen, new_worker_id, run_scheduler_only, run_worker
 
 
 class Command(BaseCommand):
@@ -59,15 +59,18 @@ class Command(BaseCommand):
                 "`manage.py rqworker --with-scheduler`) and `run_worker --scheduler-only`."
             )
         self.stdout.write(f"Worker {worker_id} started.")
-        run_worker(
-            worker_id=worker_id,
-            queue_names=options["queue_name"].split(","),
-            interval=options["interval"],
-            housekeeping_interval=options["housekeeping_interval"],
-            max_tasks=options["max_tasks"],
-            batch=options["batch"],
-            schedule=not options["no_scheduler"],
-        )
+        try:
+            run_worker(
+                worker_id=worker_id,
+                queue_names=options["queue_name"].split(","),
+                interval=options["interval"],
+                housekeeping_interval=options["housekeeping_interval"],
+                max_tasks=options["max_tasks"],
+                batch=options["batch"],
+                schedule=not options["no_scheduler"],
+            )
+        except WorkerUnseen as exc:  # exit non-zero: the supervisor starts a fresh worker
+            raise CommandError(str(exc)) from exc
 
     def _stop_on_sigterm(self) -> None:
         # SystemExit runs the finally blocks, which mark the heartbeat stopped.
