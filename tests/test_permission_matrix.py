@@ -278,3 +278,26 @@ def test_permissions_follow_the_grant_not_the_merged_scope(client, world, role_u
     client.force_login(leader)
     actions = {entry.action for entry in client.get("/audit/").context["object_list"]}
     assert "test.in_a" in actions and "test.in_b" not in actions
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != Role.RESIDENT])
+def test_exports_follow_the_scope(client, world, role_users, role):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    _login(client, role_users[role])
+    response = client.get("/territory/buildings/?format=xlsx")
+    rows = list(load_workbook(BytesIO(response.content)).active.iter_rows(values_only=True))[1:]
+    assert len(rows) == len(RECORD_GRIDS[role]), role
+
+
+def test_figures_say_when_they_cover_part_of_a_node(client, world, role_users):
+    client.force_login(role_users[Role.GRID_WORKER])
+    data = client.get(f"/api/territory/communities/{world.community_a1.code}").json()
+    assert data["partial"] is True and data["figures"]["buildings"] == 1
+    client.force_login(role_users[Role.WORKSTATION_STAFF])
+    assert (
+        client.get(f"/api/territory/communities/{world.community_a1.code}").json()["partial"]
+        is False
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +77,24 @@ def log_action(
         head.last_seq, head.last_hash = entry.seq, entry.hash
         head.save(update_fields=["last_seq", "last_hash"])
     return entry
+
+
+def stored_snapshot(obj: models.Model) -> dict[str, Any] | None:
+    """The row as the database has it now (None for a new object), whatever the scope."""
+    if obj.pk is None:
+        return None
+    with unscoped():
+        return snapshot(type(obj)._base_manager.filter(pk=obj.pk).first())
+
+
+@contextmanager
+def audited(actor: Any, action: str, obj: models.Model) -> Iterator[None]:
+    """Save ``obj`` inside the block; the entry records ``<action>.create`` or ``.update`` with
+    the row before and after."""
+    before = stored_snapshot(obj)
+    yield
+    verb = "create" if before is None else "update"
+    log_action(actor, f"{action}.{verb}", obj, before=before, after=snapshot(obj))
 
 
 def log_sensitive_read(actor: Any, obj: models.Model, field: str, reason: str) -> AuditEntry:

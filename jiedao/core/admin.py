@@ -14,11 +14,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from jiedao.audit.services import log_action, snapshot
-
-
-def _stored(obj: Model) -> dict[str, Any] | None:
-    return snapshot(type(obj)._base_manager.filter(pk=obj.pk).first()) if obj.pk else None
+from jiedao.audit.services import audited, log_action, snapshot, stored_snapshot
 
 
 class AuditedAdminMixin(admin.ModelAdmin):
@@ -32,12 +28,13 @@ class AuditedAdminMixin(admin.ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        before = _stored(obj) if change else None
-        super().save_model(request, obj, form, change)
-        self._log(request, obj, "update" if change else "create", before, snapshot(obj))
+        with audited(request.user, f"admin.{obj._meta.model_name}", obj):
+            super().save_model(request, obj, form, change)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        befores = {f.instance.pk: _stored(f.instance) for f in formset.forms if f.instance.pk}
+        befores = {
+            f.instance.pk: stored_snapshot(f.instance) for f in formset.forms if f.instance.pk
+        }
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
             self._log(request, obj, "create", None, snapshot(obj))

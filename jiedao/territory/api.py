@@ -41,6 +41,7 @@ class GridOut(NodeOut):
 class NodeDetailOut(NodeOut):
     boundary: dict | None
     figures: dict[str, int]
+    partial: bool  # the figures count only the part of the node inside the caller's territory
 
 
 class BuildingOut(Schema):
@@ -121,6 +122,7 @@ def _node_detail(request, rows, code: str) -> dict[str, Any]:
         "centre_lng": node.centre_lng,
         "boundary": node.boundary,
         "figures": selectors.figures(request.user, node.scope_prefix),
+        "partial": not request.user.scope.covers_code(node.code),
     }
 
 

@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from jiedao.audit.services import log_action, snapshot
+from jiedao.audit.services import audited, log_action, snapshot
 from jiedao.core import geo
 from jiedao.core.scopes import unscoped
 from jiedao.territory import codes
@@ -58,14 +58,11 @@ def save_node(actor: Any, node: TerritoryNode, *, boundary: dict | None = None) 
         raise ValidationError(
             _("A code never changes: retire the node and create a new one."), code="code_fixed"
         )
-    before = snapshot(stored)
-    with unscoped():
+    with audited(actor, f"territory.{node.level}", node), unscoped():
         if boundary is not None:
             _apply_boundary(node, boundary)
         node.full_clean()
         node.save()
-    action = "create" if stored is None else "update"
-    log_action(actor, f"territory.{node.level}.{action}", node, before=before, after=snapshot(node))
     return node
 
 
@@ -113,8 +110,7 @@ def save_record(actor: Any, record: models.Model, **changes: Any) -> models.Mode
         _require(actor, "territory.change_record", stored)
         if f"{parent_field}_id" in changes or parent_field in changes:
             raise ValidationError(
-                _("A record cannot be moved to another %(parent)s here."),
-                params={"parent": parent_field},
+                _("A record cannot be moved to another grid or building here."), code="moved"
             )
     for field, value in changes.items():
         setattr(record, field, value)

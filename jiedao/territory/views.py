@@ -108,6 +108,7 @@ class NodeDetail(ScopedDetailView):
         context["figures"] = selectors.figures(self.request.user, node.scope_prefix)
         context["children"] = self.children(node)
         context["breakdown"] = selectors.breakdown(self.request.user, node)
+        context["partial"] = not self.request.user.scope.covers_code(node.code)
         return context
 
     def children(self, node: Any) -> Any:

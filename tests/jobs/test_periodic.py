@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
-from django_tasks import TaskResultStatus
+from django_tasks import TaskResultStatus, task_backends
 from django_tasks_db.models import DBTaskResult
 
 from jiedao.jobs.base import PERIODIC_JOBS as REAL_REGISTRY
@@ -88,6 +88,61 @@ def test_catch_up_after_downtime_enqueues_once(hourly):
     assert caught_up[0].missed_slots == 4
     assert PeriodicRun.objects.filter(name="test.hourly").count() == 2
     assert DBTaskResult.objects.filter(task_path=hourly.task_path).count() == 2
+
+
+@pytest.fixture
+def dummy_tasks(settings):
+    """A backend outside the database, as RQ is, that remembers what was enqueued."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    return task_backends["default"]
+
+
+@pytest.mark.django_db
+def test_other_backends_are_enqueued_once_the_claim_commits(
+    hourly, dummy_tasks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = claim_slot(hourly, local(2026, 3, 5, 10, 37), "a")
+    assert run is not None and dummy_tasks.results == []
+
+    (enqueue_after_commit,) = callbacks
+    enqueue_after_commit()
+
+    assert [str(result.id) for result in dummy_tasks.results] == [run.task_result_id]
+    assert PeriodicRun.objects.get(pk=run.pk).task_result_id == run.task_result_id
+
+
+@pytest.mark.django_db
+def test_a_claim_that_fails_to_commit_enqueues_nothing(
+    hourly, dummy_tasks, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        claim_slot(hourly, local(2026, 3, 5, 10, 37), "a")
+        raise RuntimeError("the commit fails")
+    assert callbacks == [] and dummy_tasks.results == []
+    assert not PeriodicRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_claim_never_enqueued_is_enqueued_once_after_the_grace(hourly, dummy_tasks):
+    now = local(2026, 3, 5, 10, 37)
+    # Claimed and committed, then the scheduler died before its enqueue after commit.
+    run = PeriodicRun.objects.create(
+        name="test.hourly", slot_start=slot_start(now, HOUR), claimed_by="crashed"
+    )
+    assert Scheduler("b").tick(now) == []  # within the grace the claimer may still enqueue
+
+    PeriodicRun.objects.filter(pk=run.pk).update(claimed_at=timezone.now() - timedelta(minutes=2))
+    (retaken,) = Scheduler("b").tick(now)
+    assert Scheduler("c").tick(now) == []
+
+    assert retaken.claimed_by == "b"
+    assert [str(result.id) for result in dummy_tasks.results] == [retaken.task_result_id]
+    assert PeriodicRun.objects.get(pk=run.pk).task_result_id == retaken.task_result_id
 
 
 @pytest.mark.django_db

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
 from django_tasks import TaskResultStatus
+from django_tasks.signals import task_finished
 from django_tasks_db.models import DBTaskResult
 
 from jiedao.jobs.base import RetryingTask, job
@@ -80,3 +83,20 @@ def test_successful_job_runs_once():
     run_worker_loop(max_tasks=10)
     row = reload(result)
     assert (row.status, row.return_value, len(row.worker_ids)) == ("SUCCESSFUL", 42, 1)
+
+
+def test_worker_dying_right_after_a_failed_attempt_loses_no_retry():
+    """The failed attempt and its retry are one write: nothing is left for a receiver to do."""
+    result = sample_tasks.fails_first_time.enqueue()
+
+    with (
+        mock.patch.object(task_finished, "send", side_effect=KeyboardInterrupt("killed")),
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        run_worker_loop(max_tasks=1)
+
+    row = reload(result)
+    assert row.status == TaskResultStatus.READY
+    assert row.run_after > timezone.now() + timedelta(seconds=20)
+    assert "attempt 1" in row.traceback
+    assert len(row.worker_ids) == 1

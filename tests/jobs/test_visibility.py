@@ -81,3 +81,14 @@ def test_heartbeat_cleanup_prunes_old_results_and_workers():
     assert outcome == {"workers": 1, "periodic_runs": 1}
     remaining = set(DBTaskResult.objects.values_list("id", flat=True))
     assert {str(i) for i in remaining} == {str(recent.id)}
+
+
+def test_workers_page_judges_liveness_by_the_database_clock(admin_client):
+    beat("fresh")
+    beat("silent")
+    WorkerHeartbeat.objects.filter(worker_id="silent").update(
+        last_seen_at=timezone.now() - timedelta(minutes=10)
+    )
+    page = admin_client.get(reverse("admin:jobs_workerheartbeat_changelist"))
+    alive = {row.worker_id: row.is_alive for row in page.context["cl"].result_list}
+    assert alive == {"fresh": True, "silent": False}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.urls import reverse
@@ -211,7 +212,7 @@ def test_security_page_enrolment_flow(client, leader):
 
 def test_login_totp_page(client, role_users):
     session = client.session
-    session["jiedao_pending_user"] = role_users[Role.STREET_LEADER].pk
+    session["jiedao_pending_user"] = [role_users[Role.STREET_LEADER].pk, int(time.time())]
     session.save()
     page = html(client.get(reverse("accounts:login_totp")))
     assert h1(page) == "Two-step sign-in"
