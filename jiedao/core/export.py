@@ -83,7 +83,7 @@ class ExportMixin:
             note=f"{count} rows; {request.GET.urlencode()}",
             # Shown in the audit trail of the exporter's first territory grant.
             territory_code=next(
-                (g.node_code for g in request.user.active_grants if g.node_code), ""
+                (g.node_code for g in getattr(request.user, "active_grants", []) if g.node_code), ""
             ),
             kind=AuditEntry.Kind.SENSITIVE_READ,
         )

@@ -187,10 +187,10 @@ class Housekeeper:
         return time.monotonic() - self.last_beat
 
     def run_forever(self) -> None:
-        """Run until ``stop()``."""
-        while not self.stop_event.is_set():
+        """A round every ``interval`` until ``stop()``; the first after one interval, since
+        ``run_worker`` has just done one."""
+        while not self.stop_event.wait(self.interval):
             self.run_round()
-            self.stop_event.wait(self.interval)
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(
@@ -221,11 +221,9 @@ def run_worker(
     batch: bool = False,
     schedule: bool = True,
 ) -> None:
-    """One housekeeping round first (tasks lost by a previous run come back), then work.
-
-    A ``batch`` run (work what is ready, then exit) does that one round only; a long-lived
-    worker keeps housekeeping in a thread. Raises ``WorkerUnseen`` when it stopped because its
-    heartbeat failed.
+    """One housekeeping round first (tasks lost by a previous run come back), then work, with
+    housekeeping going on in a thread (a ``batch`` run too: its tasks may be long). Raises
+    ``WorkerUnseen`` when it stopped because its heartbeat failed.
     """
     worker = JobWorker(
         queue_names=queue_names,
@@ -244,8 +242,7 @@ def run_worker(
         on_unseen=worker.stop_claiming,
     )
     housekeeper.run_once()
-    if not batch:
-        housekeeper.start_thread()
+    housekeeper.start_thread()
     worker.configure_signals()
     try:
         worker.run()

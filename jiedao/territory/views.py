@@ -4,6 +4,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from jiedao.core.selectors import scope_of
 from jiedao.core.views_base import ScopedDetailView, ScopedListView
 from jiedao.territory import selectors
 
@@ -108,7 +109,7 @@ class NodeDetail(ScopedDetailView):
         context["figures"] = selectors.figures(self.request.user, node.scope_prefix)
         context["children"] = self.children(node)
         context["breakdown"] = selectors.breakdown(self.request.user, node)
-        context["partial"] = not self.request.user.scope.covers_code(node.code)
+        context["partial"] = not scope_of(self.request.user).covers_code(node.code)
         return context
 
     def children(self, node: Any) -> Any:

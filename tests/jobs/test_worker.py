@@ -86,3 +86,12 @@ def test_run_worker_that_cannot_beat_claims_nothing_and_exits_with_an_error(monk
 
     assert DBTaskResult.objects.get(id=result.id).status == TaskResultStatus.READY
     assert WorkerHeartbeat.objects.get(worker_id="unseen").stopped_at is not None
+
+
+def test_batch_run_keeps_beating_while_it_works(monkeypatch):
+    """A batch run's tasks may be long too: without beats they would be run again elsewhere."""
+    started: list[str] = []
+    monkeypatch.setattr(Housekeeper, "start_thread", lambda self: started.append(self.worker_id))
+    with keep_test_connection():
+        call_command("run_worker", "--batch", "--no-scheduler", "--worker-id", "cron", verbosity=0)
+    assert started == ["cron"]
