@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from django.db import models
 from django.db.models import Q
 
-from jiedao.core.scopes import Scope, active_scope
+from jiedao.core.scopes import Scope, active_scope, code_within, unscoped
 
 M = TypeVar("M", bound=models.Model)
 
@@ -23,6 +23,19 @@ def visible(model: type[M], actor: Any, scope: Scope | None = None) -> models.Qu
     to the grants of some roles (``actor.scope_for(roles)``)."""
     with active_scope(scope if scope is not None else scope_of(actor)):
         return model._default_manager.all()
+
+
+def visible_under(
+    model: type[M], actor: Any, prefix: str, field: str = "territory_code"
+) -> models.QuerySet[M]:
+    """Rows under the territory ``prefix`` that the actor may see. When one of the actor's grants
+    covers the whole prefix, the prefix's range is the only predicate: a second, wider range on
+    the same column (the scope's) makes SQLite walk the wider one."""
+    inside = code_within(field, prefix)
+    if scope_of(actor).covers_code(prefix):
+        with unscoped():
+            return model._default_manager.filter(inside)
+    return visible(model, actor).filter(inside)
 
 
 def search_q(

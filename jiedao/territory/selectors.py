@@ -7,8 +7,7 @@ from typing import Any
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Substr
 
-from jiedao.core.scopes import code_within
-from jiedao.core.selectors import search_q, visible
+from jiedao.core.selectors import search_q, visible, visible_under
 from jiedao.registry.models import Household, Person
 from jiedao.territory.models import (
     Building,
@@ -88,14 +87,13 @@ def departments(actor: Any, q: str = "") -> QuerySet[Department]:
 
 def figures(actor: Any, code_prefix: str) -> dict[str, int]:
     """Buildings, dwellings, households and population under a territory code, in scope."""
-    inside = code_within("territory_code", code_prefix)
     return {
-        "grids": visible(Grid, actor).filter(code_within("code", code_prefix)).count(),
-        "buildings": visible(Building, actor).filter(inside).count(),
-        "dwellings": visible(Dwelling, actor).filter(inside).count(),
-        "households": visible(Household, actor).filter(inside).count(),
-        "population": visible(Person, actor).filter(inside).count(),
-        "organisations": visible(Organisation, actor).filter(inside).count(),
+        "grids": visible_under(Grid, actor, code_prefix, field="code").count(),
+        "buildings": visible_under(Building, actor, code_prefix).count(),
+        "dwellings": visible_under(Dwelling, actor, code_prefix).count(),
+        "households": visible_under(Household, actor, code_prefix).count(),
+        "population": visible_under(Person, actor, code_prefix).count(),
+        "organisations": visible_under(Organisation, actor, code_prefix).count(),
     }
 
 
@@ -123,18 +121,13 @@ def breakdown(actor: Any, node: Any) -> list[dict[str, Any]]:
         area = F("dwelling__building_id")
     else:
         child_model, length = CHILD_AREAS[node.level]
-        rows = (
-            visible(child_model, actor)
-            .filter(code_within("code", node.scope_prefix))
-            .order_by("code")
-        )
+        rows = visible_under(child_model, actor, node.scope_prefix, field="code").order_by("code")
         names = {child.scope_prefix: child.name for child in rows}
         area = Substr("territory_code", 1, length)
     result = {key: {"name": name, "households": 0, "population": 0} for key, name in names.items()}
     for model, measure in ((Household, "households"), (Person, "population")):
         grouped = (
-            visible(model, actor)
-            .filter(code_within("territory_code", node.scope_prefix))
+            visible_under(model, actor, node.scope_prefix)
             .annotate(area=area)
             .values("area")
             .annotate(n=Count("id"))
