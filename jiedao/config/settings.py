@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "jiedao.core",
     "jiedao.audit",
     "jiedao.territory",
+    "jiedao.workdays",
     "jiedao.accounts",
     "jiedao.registry",
     "jiedao.jobs",

@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("jiedao.core.urls")),
     path("accounts/", include("jiedao.accounts.urls")),
     path("territory/", include("jiedao.territory.urls")),
+    path("workdays/", include("jiedao.workdays.urls")),
     path("audit/", include("jiedao.audit.urls")),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

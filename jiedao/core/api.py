@@ -100,5 +100,7 @@ def on_http(request, exc):
 
 def register_routers() -> None:
     from jiedao.territory.api import router as territory_router
+    from jiedao.workdays.api import router as workdays_router
 
     api.add_router("/territory/", territory_router)
+    api.add_router("/workdays/", workdays_router)

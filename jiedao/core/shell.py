@@ -40,6 +40,7 @@ def navigation(user: Any) -> list[NavItem]:
                 NavItem(_("Organisations"), "territory:organisation_list"),
             ]
         items.append(NavItem(_("Departments"), "territory:department_list"))
+        items.append(NavItem(_("Working-day calendar"), "workdays:index"))
     if user.has_perm("audit.view_trail"):
         items.append(NavItem(_("Audit trail"), "audit:list"))
     if user.is_superuser:

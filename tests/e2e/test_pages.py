@@ -21,6 +21,7 @@ PAGES = [
     "/territory/organisations/",
     "/territory/departments/",
     "/audit/",
+    "/workdays/",
     "/accounts/security/",
 ]
 DETAIL_LISTS = {
