@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Substr
 
+from jiedao.core.scopes import code_within
 from jiedao.core.selectors import search_q, visible, visible_under
 from jiedao.registry.models import Household, Person
 from jiedao.territory.models import (
@@ -116,9 +117,12 @@ def breakdown(actor: Any, node: Any) -> list[dict[str, Any]]:
     """Households and population per child area (streets of a district, communities of a street,
     grids of a community, buildings of a grid): one grouped query per measure."""
     area: Any
+    inside_dwellings = Q()
     if node.level == Level.GRID:
         names = {b.pk: b.name for b in buildings(actor, grid=node.pk)}
         area = F("dwelling__building_id")
+        # Also bound the joined dwellings by range, or PostgreSQL hashes the whole dwelling table.
+        inside_dwellings = code_within("dwelling__territory_code", node.scope_prefix)
     else:
         child_model, length = CHILD_AREAS[node.level]
         rows = visible_under(child_model, actor, node.scope_prefix, field="code").order_by("code")
@@ -128,6 +132,7 @@ def breakdown(actor: Any, node: Any) -> list[dict[str, Any]]:
     for model, measure in ((Household, "households"), (Person, "population")):
         grouped = (
             visible_under(model, actor, node.scope_prefix)
+            .filter(inside_dwellings)
             .annotate(area=area)
             .values("area")
             .annotate(n=Count("id"))
