@@ -26,60 +26,19 @@ RECORD_GRIDS = {
     Role.SYSTEM_ADMIN: ALL_GRIDS,
 }
 # Territory structure (streets, communities, grids) each role may see, by world attribute.
+COMMUNITY_A1 = {"street_a", "community_a1", "grid_a1x", "grid_a1y"}
+STREET_A = COMMUNITY_A1 | {"community_a2", "grid_a2x"}
+WHOLE_DISTRICT = STREET_A | {"street_b", "community_b1", "grid_b1x"}
 STRUCTURE = {
     Role.RESIDENT: {"street_a", "community_a1"},
     Role.GRID_WORKER: {"street_a", "community_a1", "grid_a1x"},
-    Role.WORKSTATION_STAFF: {"street_a", "community_a1", "grid_a1x", "grid_a1y"},
-    Role.COMMITTEE_MEMBER: {"street_a", "community_a1", "grid_a1x", "grid_a1y"},
-    Role.STREET_STAFF: {
-        "street_a",
-        "community_a1",
-        "community_a2",
-        "grid_a1x",
-        "grid_a1y",
-        "grid_a2x",
-    },
-    Role.STREET_LEADER: {
-        "street_a",
-        "community_a1",
-        "community_a2",
-        "grid_a1x",
-        "grid_a1y",
-        "grid_a2x",
-    },
-    Role.DEPARTMENT_STAFF: {
-        "street_a",
-        "street_b",
-        "community_a1",
-        "community_a2",
-        "community_b1",
-        "grid_a1x",
-        "grid_a1y",
-        "grid_a2x",
-        "grid_b1x",
-    },
-    Role.DISTRICT_ADMIN: {
-        "street_a",
-        "street_b",
-        "community_a1",
-        "community_a2",
-        "community_b1",
-        "grid_a1x",
-        "grid_a1y",
-        "grid_a2x",
-        "grid_b1x",
-    },
-    Role.SYSTEM_ADMIN: {
-        "street_a",
-        "street_b",
-        "community_a1",
-        "community_a2",
-        "community_b1",
-        "grid_a1x",
-        "grid_a1y",
-        "grid_a2x",
-        "grid_b1x",
-    },
+    Role.WORKSTATION_STAFF: COMMUNITY_A1,
+    Role.COMMITTEE_MEMBER: COMMUNITY_A1,
+    Role.STREET_STAFF: STREET_A,
+    Role.STREET_LEADER: STREET_A,
+    Role.DEPARTMENT_STAFF: WHOLE_DISTRICT,
+    Role.DISTRICT_ADMIN: WHOLE_DISTRICT,
+    Role.SYSTEM_ADMIN: WHOLE_DISTRICT,
 }
 ALL_NODES = STRUCTURE[Role.SYSTEM_ADMIN]
 # Departments are structure: everyone sees those of their own district (cases are sent to them).
