@@ -6,6 +6,14 @@ from django.utils.translation import gettext_lazy as _
 
 
 class LoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "The username or password is not right. After five failed tries the account is "
+            "locked for 30 minutes."
+        ),
+    }
+
     username = forms.CharField(
         label=_("Username"),
         max_length=150,

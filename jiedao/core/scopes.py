@@ -47,6 +47,11 @@ class Scope:
     def all(cls) -> Scope:
         return cls(everything=True, label="all")
 
+    @property
+    def sees_records(self) -> bool:
+        """Whether any record (building, dwelling, person) can be visible, not just structure."""
+        return self.everything or bool(self.prefixes)
+
     def covers_code(self, code: str) -> bool:
         return self.everything or any(code.startswith(p) for p in self.prefixes)
 

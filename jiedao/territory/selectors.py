@@ -87,15 +87,23 @@ def departments(actor: Any, q: str = "") -> QuerySet[Department]:
 
 
 def figures(actor: Any, code_prefix: str) -> dict[str, int]:
-    """Buildings, dwellings, households and population under a territory code, in scope."""
-    return {
-        "grids": visible_under(Grid, actor, code_prefix, field="code").count(),
-        "buildings": visible_under(Building, actor, code_prefix).count(),
-        "dwellings": visible_under(Dwelling, actor, code_prefix).count(),
-        "households": visible_under(Household, actor, code_prefix).count(),
-        "population": visible_under(Person, actor, code_prefix).count(),
-        "organisations": visible_under(Organisation, actor, code_prefix).count(),
-    }
+    """Grids, buildings, dwellings, households, population and organisations under a territory
+    code, in scope. A grid's own figures leave out the grid count ("1 grid" says nothing)."""
+    counts: dict[str, int] = {}
+    if len(code_prefix) <= 12:  # a community or wider (grid codes have 15 digits)
+        counts["grids"] = visible_under(Grid, actor, code_prefix, field="code").count()
+    for key, model in FIGURE_MODELS.items():
+        counts[key] = visible_under(model, actor, code_prefix).count()
+    return counts
+
+
+FIGURE_MODELS: dict[str, Any] = {
+    "buildings": Building,
+    "dwellings": Dwelling,
+    "households": Household,
+    "population": Person,
+    "organisations": Organisation,
+}
 
 
 def building_figures(actor: Any, building: Building) -> dict[str, int]:

@@ -106,10 +106,12 @@ class NodeDetail(ScopedDetailView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         node = self.object
-        context["figures"] = selectors.figures(self.request.user, node.scope_prefix)
         context["children"] = self.children(node)
-        context["breakdown"] = selectors.breakdown(self.request.user, node)
-        context["partial"] = not scope_of(self.request.user).covers_code(node.code)
+        scope = scope_of(self.request.user)
+        if scope.sees_records:  # departments see the structure of their district, not its records
+            context["figures"] = selectors.figures(self.request.user, node.scope_prefix)
+            context["breakdown"] = selectors.breakdown(self.request.user, node)
+            context["partial"] = not scope.covers_code(node.code)
         return context
 
     def children(self, node: Any) -> Any:

@@ -51,7 +51,6 @@ def test_grid_detail_has_geojson_and_figures(client, world, role_users):
     data = client.get(f"/api/territory/grids/{world.grid_a1x.code}").json()
     assert data["boundary"]["type"] == "Polygon"
     assert data["figures"] == {
-        "grids": 1,
         "buildings": 1,
         "dwellings": 1,
         "households": 1,

@@ -78,7 +78,7 @@ def breakdown_chart(rows: list[dict[str, Any]]) -> str:
             "data": [row["name"] for row in rows],
             "axisLabel": {"color": "#1b1f24"},
         },
-        "xAxis": {"type": "value"},
+        "xAxis": {"type": "value", "splitNumber": 3, "axisLabel": {"hideOverlap": True}},
         "series": [
             {
                 "type": "bar",
@@ -141,7 +141,7 @@ def territory_trail(obj: Any) -> list[tuple[str, str]]:
 
 
 def _parent(obj: Any) -> Any:
-    for name in ("grid", "community", "street", "district"):
+    for name in ("building", "grid", "community", "street", "district"):
         if hasattr(type(obj), name):
             return getattr(obj, name, None)
     return None
