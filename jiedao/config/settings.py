@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "jiedao.audit",
     "jiedao.territory",
     "jiedao.workdays",
+    "jiedao.cases",
     "jiedao.accounts",
     "jiedao.registry",
     "jiedao.jobs",

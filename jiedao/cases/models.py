@@ -1,0 +1,377 @@
+"""Cases (domain.md §3): the category catalogue, routing rules, the case and its event log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from jiedao.core.scopes import ScopedModel
+from jiedao.territory.models import Department, Grid, Organisation, StandardAddress
+
+
+class HandlerType(models.TextChoices):
+    COMMUNITY = "community", _("Community workstation")
+    STREET = "street", _("Street office section")
+    DEPARTMENT = "department", _("District department")
+    PROPERTY = "property", _("Property-management company")
+    UTILITY = "utility", _("Utility")
+
+
+# Handler types whose handler is a district department (a utility is a department of kind
+# utility); the others are a territory unit (community or street), identified by its code.
+DEPARTMENT_HANDLERS = frozenset({HandlerType.DEPARTMENT, HandlerType.UTILITY})
+
+
+class Category(models.Model):
+    """大类 (no parent) or 小类 (under a 大类). Cases are filed under a 小类."""
+
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("main category"),
+    )
+    deadline_days = models.PositiveSmallIntegerField(_("working days to resolve"), default=5)
+    urgent_deadline_days = models.PositiveSmallIntegerField(
+        _("working days to resolve when urgent"), default=1
+    )
+    extended_deadline_days = models.PositiveSmallIntegerField(
+        _("working days to resolve with an approved extension"), default=15
+    )
+    acknowledge_minutes = models.PositiveIntegerField(_("minutes to acknowledge"), default=120)
+    urgent_acknowledge_minutes = models.PositiveIntegerField(
+        _("minutes to acknowledge when urgent"), default=30
+    )
+    contact_hours = models.PositiveSmallIntegerField(_("hours to contact the caller"), default=24)
+    handler_type = models.CharField(
+        _("default handler type"),
+        max_length=16,
+        choices=HandlerType.choices,
+        default=HandlerType.COMMUNITY,
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("case category")
+        verbose_name_plural = _("case categories")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def is_main(self) -> bool:
+        return self.parent_id is None
+
+
+class RoutingRule(models.Model):
+    """Category × territory → handler type (and optionally the department). ``territory_code``
+    is a district, street, community or grid code, blank for everywhere; ``category`` a 小类, a
+    大类 (covers its 小类) or blank for every category. The most specific rule wins."""
+
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="routing_rules",
+        verbose_name=_("category"),
+    )
+    territory_code = models.CharField(_("territory"), max_length=24, blank=True, db_index=True)
+    handler_type = models.CharField(_("handler type"), max_length=16, choices=HandlerType.choices)
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("department"),
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+        ordering = ["territory_code", "category__code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "territory_code"], name="unique_routing_rule"
+            ),
+            # NULL categories are distinct to the constraint above: one catch-all per territory.
+            models.UniqueConstraint(
+                fields=["territory_code"],
+                condition=Q(category__isnull=True),
+                name="unique_catch_all_routing_rule",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category or '*'} @ {self.territory_code or '*'} → {self.handler_type}"
+
+
+class Channel(models.TextChoices):
+    HOTLINE = "hotline", _("12345 hotline")
+    WEB = "web", _("Resident web or mobile report")
+    PATROL = "patrol", _("Grid-worker patrol")
+    SERVICE_CENTRE = "service_centre", _("Street service centre")
+    API = "api", _("Other system (API)")
+    OPEN311 = "open311", _("Open311")
+
+
+class Node(models.TextChoices):
+    """The internal workflow node (domain.md §3)."""
+
+    RECEIVED = "received", _("Received")
+    REGISTERED = "registered", _("Registered")
+    REJECTED = "rejected", _("Not registered")
+    DISPATCHED = "dispatched", _("Dispatched")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    IN_PROGRESS = "in_progress", _("In progress")
+    HANDLED = "handled", _("Handled")
+    VERIFIED = "verified", _("Verified")
+    CLOSED = "closed", _("Closed")
+
+
+# Nodes where the case is in a handler's hands: exactly one handler, and only then.
+HANDLER_NODES = frozenset(
+    {Node.DISPATCHED, Node.ACKNOWLEDGED, Node.IN_PROGRESS, Node.HANDLED, Node.VERIFIED}
+)
+FINAL_NODES = frozenset({Node.CLOSED, Node.REJECTED})
+
+
+class PublicStatus(models.TextChoices):
+    """Open311's two values."""
+
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class DeliveryState(models.TextChoices):
+    """Whether the source system has been told of the latest change (cases from other systems)."""
+
+    NONE = "none", _("Not applicable")
+    PENDING = "pending", _("Waiting to be sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class Rating(models.TextChoices):
+    SATISFIED = "satisfied", _("Satisfied")
+    MOSTLY_SATISFIED = "mostly_satisfied", _("Mostly satisfied")
+    DISSATISFIED = "dissatisfied", _("Dissatisfied")
+
+
+class ExtensionState(models.TextChoices):
+    NONE = "", _("No extension")
+    REQUESTED = "requested", _("Requested")
+    APPROVED = "approved", _("Approved")
+    DENIED = "denied", _("Denied")
+
+
+# Personal data kept out of audit snapshots (domain.md §10).
+PRIVATE_FIELDS = ("caller_name", "caller_phone")
+
+
+class Case(ScopedModel):
+    """One request or finding. ``territory_code`` is its grid's code."""
+
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="cases", verbose_name=_("category")
+    )
+    description = models.TextField(_("description"))
+    urgent = models.BooleanField(_("urgent"), default=False)
+    grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="cases")
+    community_code = models.CharField(max_length=24, db_index=True, editable=False)
+    street_code = models.CharField(max_length=24, db_index=True, editable=False)
+    lng = models.FloatField(_("longitude (WGS-84)"), null=True, blank=True)
+    lat = models.FloatField(_("latitude (WGS-84)"), null=True, blank=True)
+    address = models.ForeignKey(
+        StandardAddress,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("standard address"),
+    )
+    # TODO(issue 4, registry): encrypt caller_name/caller_phone at rest with the registry's field
+    # encryption, mask by default and log every reveal (domain.md §10). Plain text until then;
+    # never shown outside the case's handlers and never exported in public views.
+    caller_name = models.CharField(_("caller's name"), max_length=60, blank=True)
+    caller_phone = models.CharField(_("caller's phone"), max_length=32, blank=True)
+    anonymous = models.BooleanField(_("anonymous"), default=False)
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reported_cases",
+    )
+    # Idempotency: a retried submission from the same system finds the first case.
+    source_system = models.CharField(_("source system"), max_length=60, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, blank=True)
+    external_id = models.CharField(_("id in the source system"), max_length=120, blank=True)
+
+    # The three axes.
+    node = models.CharField(
+        _("workflow node"), max_length=16, choices=Node.choices, default=Node.RECEIVED
+    )
+    public_status = models.CharField(
+        _("status"), max_length=8, choices=PublicStatus.choices, default=PublicStatus.OPEN
+    )
+    delivery_state = models.CharField(
+        _("delivery"), max_length=12, choices=DeliveryState.choices, default=DeliveryState.NONE
+    )
+
+    # The one current handler: a department, or a territory unit (community or street code).
+    handler_type = models.CharField(
+        _("handler type"), max_length=16, choices=HandlerType.choices, blank=True
+    )
+    handler_department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("handling department"),
+    )
+    handler_unit_code = models.CharField(_("handling unit"), max_length=24, blank=True)
+    handler_organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("property-management company"),
+    )
+
+    created_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+    verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    acknowledge_due = models.DateTimeField(_("acknowledge by"), null=True, blank=True)
+    contact_due = models.DateTimeField(_("contact the caller by"), null=True, blank=True)
+    resolve_due = models.DateTimeField(_("resolve by"), null=True, blank=True)
+    deadline_note = models.CharField(_("how the deadline was counted"), max_length=300, blank=True)
+
+    extension = models.CharField(
+        _("extension"), max_length=12, choices=ExtensionState.choices, blank=True
+    )
+    rating = models.CharField(_("rating"), max_length=20, choices=Rating.choices, blank=True)
+    rejection_reason = models.CharField(_("reason not registered"), max_length=300, blank=True)
+    return_count = models.PositiveSmallIntegerField(_("returns"), default=0)
+    rework_count = models.PositiveSmallIntegerField(_("reworks"), default=0)
+    reopen_count = models.PositiveSmallIntegerField(_("reopenings"), default=0)
+
+    class Meta(ScopedModel.Meta):
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["node", "resolve_due"], name="case_node_due")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="unique_case_idempotency_key",
+            ),
+            # Exactly one handler while the case is in handling, none otherwise.
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        handler_type="",
+                        handler_department__isnull=True,
+                        handler_unit_code="",
+                        handler_organisation__isnull=True,
+                    )
+                    & ~Q(node__in=sorted(HANDLER_NODES))
+                )
+                | (
+                    Q(
+                        handler_type__in=sorted(DEPARTMENT_HANDLERS),
+                        handler_department__isnull=False,
+                        handler_unit_code="",
+                        handler_organisation__isnull=True,
+                    )
+                    & Q(node__in=sorted(HANDLER_NODES))
+                )
+                | (
+                    ~Q(handler_type__in=["", *sorted(DEPARTMENT_HANDLERS)])
+                    & Q(handler_department__isnull=True)
+                    & ~Q(handler_unit_code="")
+                    & (Q(handler_organisation__isnull=True) | Q(handler_type=HandlerType.PROPERTY))
+                    & Q(node__in=sorted(HANDLER_NODES))
+                ),
+                name="case_one_handler_in_handling",
+            ),
+            models.CheckConstraint(
+                condition=~Q(node=Node.CLOSED) | Q(verified_at__isnull=False),
+                name="case_closed_after_verified",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.category.name}" if self.pk else str(_("new case"))
+
+    def save(self, *args, **kwargs):
+        self.territory_code = self.grid.code
+        self.community_code = self.grid.code[:12]
+        self.street_code = self.grid.code[:9] + "000"
+        self.public_status = PublicStatus.CLOSED if self.node in FINAL_NODES else PublicStatus.OPEN
+        super().save(*args, **kwargs)
+
+    @property
+    def handler_label(self) -> str:
+        if self.handler_department_id:
+            return str(self.handler_department)
+        return self.handler_unit_code
+
+
+class CaseEvent(ScopedModel):
+    """One transition (or the intake): who, when, from which node to which, and why."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(_("action"), max_length=24)
+    from_node = models.CharField(_("from node"), max_length=16, choices=Node.choices, blank=True)
+    to_node = models.CharField(_("to node"), max_length=16, choices=Node.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acted by"),
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+    note = models.TextField(_("note"), blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta(ScopedModel.Meta):
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+        ordering = ["case", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.from_node or '-'} → {self.to_node} ({self.action})"
+
+    def save(self, *args, **kwargs):
+        self.territory_code = self.case.territory_code
+        super().save(*args, **kwargs)
+
+
+class GridIndexGeneration(models.Model):
+    """One row whose token changes whenever a grid does (see ``gridindex.py``)."""
+
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return self.token

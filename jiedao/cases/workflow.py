@@ -1,0 +1,118 @@
+"""The case state machine as one table: (node, action) → (next node, who may do it).
+
+``who`` says which grants count: ``TERRITORY`` — one of ``roles`` on a grant that covers the
+case's grid; ``HANDLER`` — one of ``roles`` acting for the case's current handler (its
+department, its community workstation or its street office). System administrators may do
+everything; the system itself (actor None: jobs, commands) too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from jiedao.accounts.predicates import role_in_territory
+from jiedao.accounts.roles import Role
+from jiedao.cases.models import DEPARTMENT_HANDLERS, Case, HandlerType, Node
+
+
+class Action(models.TextChoices):
+    REGISTER = "register", _("Register")
+    REJECT = "reject", _("Decline to register")
+    DISPATCH = "dispatch", _("Dispatch")
+    RETURN = "return", _("Return as not ours")
+    ACKNOWLEDGE = "acknowledge", _("Acknowledge")
+    START = "start", _("Start handling")
+    REQUEST_EXTENSION = "request_extension", _("Request an extension")
+    APPROVE_EXTENSION = "approve_extension", _("Approve the extension")
+    DENY_EXTENSION = "deny_extension", _("Deny the extension")
+    FINISH = "finish", _("Report as handled")
+    VERIFY = "verify", _("Verify on site")
+    REWORK = "rework", _("Send back for rework")
+    CLOSE = "close", _("Close")
+    CALLBACK = "callback", _("Record the caller's rating")
+    REOPEN = "reopen", _("Reopen")
+
+
+TERRITORY = "territory"
+HANDLER = "handler"
+
+DISPATCHERS = frozenset(
+    {Role.STREET_STAFF, Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN}
+)
+HANDLERS = frozenset(
+    {Role.WORKSTATION_STAFF, Role.STREET_STAFF, Role.DEPARTMENT_STAFF, Role.SYSTEM_ADMIN}
+)
+APPROVERS = frozenset({Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN})
+VERIFIERS = frozenset({Role.GRID_WORKER, Role.STREET_STAFF, Role.SYSTEM_ADMIN})
+CALLERS_BACK = frozenset(
+    {Role.GRID_WORKER, Role.WORKSTATION_STAFF, Role.STREET_STAFF, Role.SYSTEM_ADMIN}
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    to: str
+    roles: frozenset[str]
+    who: str = TERRITORY
+
+
+_HANDLING = (Node.ACKNOWLEDGED, Node.IN_PROGRESS)
+
+TABLE: dict[tuple[str, str], Step] = {
+    (Node.RECEIVED, Action.REGISTER): Step(Node.REGISTERED, DISPATCHERS),
+    (Node.RECEIVED, Action.REJECT): Step(Node.REJECTED, DISPATCHERS),
+    (Node.REGISTERED, Action.DISPATCH): Step(Node.DISPATCHED, DISPATCHERS),
+    (Node.DISPATCHED, Action.RETURN): Step(Node.REGISTERED, HANDLERS, HANDLER),
+    (Node.ACKNOWLEDGED, Action.RETURN): Step(Node.REGISTERED, HANDLERS, HANDLER),
+    (Node.DISPATCHED, Action.ACKNOWLEDGE): Step(Node.ACKNOWLEDGED, HANDLERS, HANDLER),
+    (Node.ACKNOWLEDGED, Action.START): Step(Node.IN_PROGRESS, HANDLERS, HANDLER),
+    **{(n, Action.REQUEST_EXTENSION): Step(n, HANDLERS, HANDLER) for n in _HANDLING},
+    **{(n, Action.APPROVE_EXTENSION): Step(n, APPROVERS) for n in _HANDLING},
+    **{(n, Action.DENY_EXTENSION): Step(n, APPROVERS) for n in _HANDLING},
+    (Node.IN_PROGRESS, Action.FINISH): Step(Node.HANDLED, HANDLERS, HANDLER),
+    (Node.HANDLED, Action.VERIFY): Step(Node.VERIFIED, VERIFIERS),
+    (Node.HANDLED, Action.REWORK): Step(Node.IN_PROGRESS, VERIFIERS),
+    (Node.VERIFIED, Action.CLOSE): Step(Node.CLOSED, DISPATCHERS),
+    (Node.CLOSED, Action.CALLBACK): Step(Node.CLOSED, CALLERS_BACK),
+    (Node.CLOSED, Action.REOPEN): Step(Node.REGISTERED, DISPATCHERS),
+}
+
+
+def actions_from(node: str) -> list[str]:
+    return [action for (start, action) in TABLE if start == node]
+
+
+def may_act(actor: Any, case: Case, step: Step) -> bool:
+    if actor is None:
+        return True
+    if not getattr(actor, "is_authenticated", False):
+        return False
+    if actor.has_role(Role.SYSTEM_ADMIN):
+        return True
+    if step.who == HANDLER:
+        return acts_for_handler(actor, case, step.roles)
+    return bool(role_in_territory(*step.roles)(actor, case))
+
+
+def acts_for_handler(actor: Any, case: Case, roles: frozenset[str]) -> bool:
+    """The actor holds a grant on the case's current handler, in a role that handles."""
+    if case.handler_type in DEPARTMENT_HANDLERS:
+        if Role.DEPARTMENT_STAFF not in roles:
+            return False
+        return case.handler_department_id in actor.scope_for({Role.DEPARTMENT_STAFF}).department_ids
+    role = (
+        {
+            HandlerType.COMMUNITY: Role.WORKSTATION_STAFF,
+            HandlerType.PROPERTY: Role.WORKSTATION_STAFF,  # the workstation answers for the company
+            HandlerType.STREET: Role.STREET_STAFF,
+        }.get(HandlerType(case.handler_type))
+        if case.handler_type
+        else None
+    )
+    if role is None or role not in roles:
+        return False
+    return bool(actor.scope_for({role}).covers_code(case.handler_unit_code))
