@@ -1,12 +1,10 @@
-from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from jiedao.core import views
 
 app_name = "core"
 urlpatterns = [
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", views.index, name="index"),
     path("home/", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

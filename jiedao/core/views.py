@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -40,6 +41,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def ping(request: HttpRequest) -> JsonResponse:
     """The cheapest JSON response through the full middleware stack: the benchmark baseline."""
     return JsonResponse({"ok": True})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico; the icon is a static SVG (resolved per request, so the
+    URLconf does not need the static manifest)."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 @login_required

@@ -81,3 +81,8 @@ def test_production_starts_with_real_secrets():
 def test_development_without_debug_is_allowed_when_said_explicitly():
     """The benchmark runs DEBUG off with development keys, and says so."""
     assert _settings_in_subprocess(JIEDAO_ENV="development", DEBUG="0").returncode == 0
+
+
+def test_favicon_redirects_to_the_static_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
