@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import translation
 from django_tasks import TaskResultStatus
 
-from jiedao.demo.logins import DEMO_LOGINS, DEMO_PASSWORD
+from jiedao.demo.logins import DEMO_LOGINS
+from tests.e2e.helpers import assert_accessible, sign_in
 
 pytestmark = pytest.mark.e2e
 
-BLOCKING_IMPACTS = {"serious", "critical"}
 STAFF_LISTS = [
     "/territory/streets/",
     "/territory/communities/",
@@ -22,24 +21,6 @@ STAFF_LISTS = [
     "/territory/organisations/",
     "/audit/",
 ]
-
-
-def sign_in(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"{base_url}/home/")
-
-
-def assert_accessible(page, label: str) -> None:
-    results = Axe().run(page)
-    blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
-    details = "\n".join(
-        f"- {v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in blocking
-    )
-    assert not blocking, f"{label}: serious or critical accessibility violations:\n{details}"
 
 
 @pytest.mark.parametrize("login", DEMO_LOGINS, ids=[login.username for login in DEMO_LOGINS])

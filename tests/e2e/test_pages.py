@@ -4,9 +4,8 @@ maps and live search working (run with ``-m e2e``)."""
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
-from jiedao.demo.logins import DEMO_PASSWORD
+from tests.e2e.helpers import blocking_violations, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -33,23 +32,6 @@ DETAIL_LISTS = {
     "department": "/territory/departments/",
 }
 SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-def sign_in(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"{base_url}/home/")
-
-
-def blocking_violations(page) -> list[str]:
-    violations = Axe().run(page).response["violations"]
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in violations
-        if v.get("impact") in {"serious", "critical"}
-    ]
 
 
 @pytest.fixture(params=list(SIZES))
