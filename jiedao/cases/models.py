@@ -56,6 +56,9 @@ class Category(models.Model):
         default=HandlerType.COMMUNITY,
     )
     active = models.BooleanField(_("active"), default=True)
+    # Open311 service definition attributes (GeoReport v2 "attribute" objects: code, variable,
+    # datatype, required, description, order, values); the answers are kept on the case.
+    attributes = models.JSONField(_("extra questions"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("case category")
@@ -136,13 +139,15 @@ class Node(models.TextChoices):
     HANDLED = "handled", _("Handled")
     VERIFIED = "verified", _("Verified")
     CLOSED = "closed", _("Closed")
+    MERGED = "merged", _("Merged into another case")
 
 
 # Nodes where the case is in a handler's hands: exactly one handler, and only then.
 HANDLER_NODES = frozenset(
     {Node.DISPATCHED, Node.ACKNOWLEDGED, Node.IN_PROGRESS, Node.HANDLED, Node.VERIFIED}
 )
-FINAL_NODES = frozenset({Node.CLOSED, Node.REJECTED})
+# No action leads out of these (a merged case is answered when the case it joined closes).
+FINAL_NODES = frozenset({Node.CLOSED, Node.REJECTED, Node.MERGED})
 
 
 class PublicStatus(models.TextChoices):
@@ -217,6 +222,15 @@ class Case(ScopedModel):
     source_system = models.CharField(_("source system"), max_length=60, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=120, blank=True)
     external_id = models.CharField(_("id in the source system"), max_length=120, blank=True)
+    attributes = models.JSONField(_("answers to the extra questions"), default=dict, blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="followers",
+        verbose_name=_("merged into"),
+    )
 
     # The three axes.
     node = models.CharField(
@@ -258,6 +272,12 @@ class Case(ScopedModel):
     handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    contacted_at = models.DateTimeField(_("caller contacted at"), null=True, blank=True)
+    # Set by the sweeper once it has escalated the case, so each escalation happens once.
+    acknowledge_escalated_at = models.DateTimeField(
+        _("escalated as not acknowledged at"), null=True, blank=True
+    )
+    overdue_escalated_at = models.DateTimeField(_("escalated as overdue at"), null=True, blank=True)
     acknowledge_due = models.DateTimeField(_("acknowledge by"), null=True, blank=True)
     contact_due = models.DateTimeField(_("contact the caller by"), null=True, blank=True)
     resolve_due = models.DateTimeField(_("resolve by"), null=True, blank=True)
@@ -267,6 +287,8 @@ class Case(ScopedModel):
         _("extension"), max_length=12, choices=ExtensionState.choices, blank=True
     )
     rating = models.CharField(_("rating"), max_length=20, choices=Rating.choices, blank=True)
+    # 解决率 counts the rated cases the caller says are solved (domain.md §3).
+    solved = models.BooleanField(_("solved in the caller's view"), null=True, blank=True)
     rejection_reason = models.CharField(_("reason not registered"), max_length=300, blank=True)
     return_count = models.PositiveSmallIntegerField(_("returns"), default=0)
     rework_count = models.PositiveSmallIntegerField(_("reworks"), default=0)
@@ -276,7 +298,12 @@ class Case(ScopedModel):
         verbose_name = _("case")
         verbose_name_plural = _("cases")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["node", "resolve_due"], name="case_node_due")]
+        indexes = [
+            models.Index(fields=["node", "resolve_due"], name="case_node_due"),
+            models.Index(fields=["node", "acknowledge_due"], name="case_node_ack_due"),
+            models.Index(fields=["category", "created_at"], name="case_category_created"),
+            models.Index(fields=["street_code", "created_at"], name="case_street_created"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_system", "idempotency_key"],
@@ -325,7 +352,10 @@ class Case(ScopedModel):
         self.territory_code = self.grid.code
         self.community_code = self.grid.code[:12]
         self.street_code = self.grid.code[:9] + "000"
-        self.public_status = PublicStatus.CLOSED if self.node in FINAL_NODES else PublicStatus.OPEN
+        closed = self.node in (Node.CLOSED, Node.REJECTED) or (
+            self.node == Node.MERGED and self.closed_at is not None
+        )
+        self.public_status = PublicStatus.CLOSED if closed else PublicStatus.OPEN
         super().save(*args, **kwargs)
 
     @property
@@ -366,6 +396,99 @@ class CaseEvent(ScopedModel):
     def save(self, *args, **kwargs):
         self.territory_code = self.case.territory_code
         super().save(*args, **kwargs)
+
+
+def attachment_path(instance: CaseAttachment, filename: str) -> str:
+    # Random names: the uploader's file name is kept in ``original_name`` only.
+    import uuid
+
+    return f"cases/{instance.case_id}/{uuid.uuid4().hex}{instance.extension}"
+
+
+class CaseAttachment(ScopedModel):
+    """A photo on a case (the report, the handling result, the verification). Served only
+    through the case's pages to those who may see the case, never as public media."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    event = models.ForeignKey(
+        CaseEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="attachments"
+    )
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=200)
+    original_name = models.CharField(_("file name"), max_length=200, blank=True)
+    content_type = models.CharField(max_length=60)
+    extension = models.CharField(max_length=8)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(ScopedModel.Meta):
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["case", "uploaded_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.original_name or self.file.name
+
+    def save(self, *args, **kwargs):
+        self.territory_code = self.case.territory_code
+        super().save(*args, **kwargs)
+
+
+class Summons(ScopedModel):
+    """吹哨报到: the street summons a district department to a case. The department must 报到
+    (report: acknowledge and join) by ``report_due`` and record its part by ``part_due``."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="summonses")
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="summonses", verbose_name=_("department")
+    )
+    reason = models.TextField(_("why the department is needed"))
+    summoned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    summoned_at = models.DateTimeField(_("summoned at"), auto_now_add=True)
+    report_due = models.DateTimeField(_("report (报到) by"))
+    part_due = models.DateTimeField(_("record its part by"))
+    reported_at = models.DateTimeField(_("reported (报到) at"), null=True, blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    part = models.TextField(_("what the department did"), blank=True)
+    part_recorded_at = models.DateTimeField(_("part recorded at"), null=True, blank=True)
+    # Set by the sweeper when it flags a missing 报到 or part, so each flag is raised once.
+    report_flagged_at = models.DateTimeField(null=True, blank=True)
+    part_flagged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(ScopedModel.Meta):
+        verbose_name = _("summons (吹哨)")
+        verbose_name_plural = _("summonses (吹哨)")
+        ordering = ["case", "summoned_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "department"], name="one_summons_per_department")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.case_id} → {self.department}"
+
+    def save(self, *args, **kwargs):
+        self.territory_code = self.case.territory_code
+        super().save(*args, **kwargs)
+
+    @property
+    def reported_late(self) -> bool:
+        return self.reported_at is not None and self.reported_at > self.report_due
+
+    @property
+    def part_late(self) -> bool:
+        return self.part_recorded_at is not None and self.part_recorded_at > self.part_due
 
 
 class GridIndexGeneration(models.Model):

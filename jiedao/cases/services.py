@@ -23,6 +23,7 @@ from jiedao.cases.models import (
     DEPARTMENT_HANDLERS,
     PRIVATE_FIELDS,
     Case,
+    FINAL_NODES,
     CaseEvent,
     Category,
     DeliveryState,
@@ -111,6 +112,7 @@ def submit_case(
             case.save()
             _record(actor, case, "submit", "", Node.RECEIVED, "", {"channel": channel})
             log_action(actor, "cases.case.create", case, after=_snapshot(case))
+            _after_commit(case, "submit", actor)
     except IntegrityError:
         earlier = _by_key(source_system, idempotency_key) if idempotency_key else None
         if earlier is None:
@@ -207,9 +209,18 @@ def transition(
     log_action(
         actor, f"cases.case.{action}", locked, before=before, after=_snapshot(locked), note=note
     )
+    _after_commit(locked, action, actor)
     for field in Case._meta.concrete_fields:
         setattr(case, field.attname, getattr(locked, field.attname))
     return case
+
+
+def _after_commit(case: Case, action: str, actor: Any) -> None:
+    """Tell the people concerned once the change is committed (in-app and SMS)."""
+    from jiedao.cases import notifications
+
+    case_id, actor_id = case.pk, getattr(actor, "pk", None)
+    transaction.on_commit(lambda: notifications.case_changed(case_id, action, actor_id))
 
 
 def _action_label(action: str) -> str:
@@ -364,6 +375,42 @@ def _rework(case: Case, note: str, data: dict) -> None:
 def _close(case: Case, note: str, data: dict) -> None:
     case.closed_at = timezone.now()
     _clear_handler(case)
+    _close_followers(case, note)
+
+
+def _close_followers(case: Case, note: str) -> None:
+    """Merged cases are handled once: when the case they joined closes, each of them is
+    closed too, with its own event, so every caller is answered."""
+    with unscoped():
+        followers = list(
+            Case.objects.select_for_update().filter(merged_into=case, node=Node.MERGED)
+        )
+    for follower in followers:
+        follower.closed_at = case.closed_at
+        if follower.source_system:
+            follower.delivery_state = DeliveryState.PENDING
+        follower.save()
+        _record(None, follower, "close_with", Node.MERGED, Node.MERGED, note, {"case": case.pk})
+        _after_commit(follower, "close_with", None)
+
+
+def _merge(case: Case, note: str, data: dict) -> None:
+    target = data.get("into")
+    if isinstance(target, int):
+        with unscoped():
+            target = Case.objects.filter(pk=target).first()
+    if target is None or target.pk == case.pk:
+        raise ValidationError(_("Choose the case to merge this one into."), code="merge_target")
+    if target.node in FINAL_NODES or target.street_code != case.street_code:
+        raise ValidationError(
+            _("A case can only join an open case of the same street."), code="merge_target"
+        )
+    case.merged_into = target
+
+
+def _contact(case: Case, note: str, data: dict) -> None:
+    if case.contacted_at is None:
+        case.contacted_at = timezone.now()
 
 
 def _callback(case: Case, note: str, data: dict) -> None:
@@ -376,6 +423,9 @@ def _callback(case: Case, note: str, data: dict) -> None:
             _("Record the caller's rating: satisfied, mostly satisfied or dissatisfied."),
             code="rating",
         ) from exc
+    # 解决率: "solved" is the caller's own word; without it, any rating but 不满意 counts.
+    solved = data.get("solved")
+    case.solved = case.rating != Rating.DISSATISFIED if solved is None else bool(solved)
 
 
 def _reopen(case: Case, note: str, data: dict) -> None:
@@ -385,6 +435,7 @@ def _reopen(case: Case, note: str, data: dict) -> None:
         )
     case.reopen_count += 1
     case.rating = ""
+    case.solved = None
     case.extension = ExtensionState.NONE
     case.dispatched_at = case.acknowledged_at = case.acknowledge_due = None
     case.handled_at = case.verified_at = case.closed_at = None
@@ -407,4 +458,6 @@ EFFECTS: dict[str, Callable[[Case, str, dict], None]] = {
     Action.CLOSE: _close,
     Action.CALLBACK: _callback,
     Action.REOPEN: _reopen,
+    Action.MERGE: _merge,
+    Action.CONTACT: _contact,
 }

@@ -35,6 +35,8 @@ class Action(models.TextChoices):
     CLOSE = "close", _("Close")
     CALLBACK = "callback", _("Record the caller's rating")
     REOPEN = "reopen", _("Reopen")
+    MERGE = "merge", _("Merge into another case")
+    CONTACT = "contact", _("Record contact with the caller")
 
 
 TERRITORY = "territory"
@@ -61,6 +63,7 @@ class Step:
 
 
 _HANDLING = (Node.ACKNOWLEDGED, Node.IN_PROGRESS)
+_WITH_HANDLER = (Node.DISPATCHED, Node.ACKNOWLEDGED, Node.IN_PROGRESS, Node.HANDLED)
 
 TABLE: dict[tuple[str, str], Step] = {
     (Node.RECEIVED, Action.REGISTER): Step(Node.REGISTERED, DISPATCHERS),
@@ -79,6 +82,9 @@ TABLE: dict[tuple[str, str], Step] = {
     (Node.VERIFIED, Action.CLOSE): Step(Node.CLOSED, DISPATCHERS),
     (Node.CLOSED, Action.CALLBACK): Step(Node.CLOSED, CALLERS_BACK),
     (Node.CLOSED, Action.REOPEN): Step(Node.REGISTERED, DISPATCHERS),
+    (Node.RECEIVED, Action.MERGE): Step(Node.MERGED, DISPATCHERS),
+    (Node.REGISTERED, Action.MERGE): Step(Node.MERGED, DISPATCHERS),
+    **{(n, Action.CONTACT): Step(n, HANDLERS, HANDLER) for n in _WITH_HANDLER},
 }
 
 

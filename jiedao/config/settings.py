@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "jiedao.territory",
     "jiedao.workdays",
     "jiedao.cases",
+    "jiedao.notify",
     "jiedao.accounts",
     "jiedao.registry",
     "jiedao.jobs",
