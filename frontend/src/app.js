@@ -78,6 +78,52 @@ function renderMap(el) {
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16], maxZoom: 18 });
 }
 
+// <div data-map-pick data-geojson='{areas}'> inside a form with hidden lng/lat inputs: a tap
+// (or "use my location", [data-locate]) sets them and drops a marker.
+function renderPicker(el) {
+  const form = el.closest("form");
+  const lng = form?.querySelector("input[name=lng]");
+  const lat = form?.querySelector("input[name=lat]");
+  if (!lng || !lat) return;
+  const tiles = el.dataset.tiles || "";
+  const map = L.map(el, { zoomSnap: 0.25, attributionControl: Boolean(tiles) });
+  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+  else el.classList.add("map--plain");
+  const areas = L.geoJSON(parseJson(el.dataset.geojson || "null") || [], { style: featureStyle }).addTo(map);
+  const bounds = areas.getBounds();
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [8, 8] });
+  else map.setView([39.9, 116.4], 12);
+  let marker = null;
+  const place = (latlng) => {
+    lng.value = latlng.lng.toFixed(7);
+    lat.value = latlng.lat.toFixed(7);
+    if (marker) marker.setLatLng(latlng);
+    else marker = L.circleMarker(latlng, { radius: 9, color: COLOURS.child, fillOpacity: 0.9 }).addTo(map);
+  };
+  if (lng.value && lat.value) place(L.latLng(Number(lat.value), Number(lng.value)));
+  map.on("click", (event) => place(event.latlng));
+  const button = form.querySelector("[data-locate]");
+  const status = form.querySelector("[data-locate-status]");
+  button?.addEventListener("click", () => {
+    if (!navigator.geolocation) {
+      if (status) status.textContent = button.dataset.unavailable || "";
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (position) => {
+        const here = L.latLng(position.coords.latitude, position.coords.longitude);
+        place(here);
+        map.setView(here, 17);
+        if (status) status.textContent = "✓";
+      },
+      (error) => {
+        if (status) status.textContent = error.message;
+      },
+      { enableHighAccuracy: true, timeout: 10000 },
+    );
+  });
+}
+
 function renderWidgets(root) {
   const scope = root.querySelectorAll ? root : document;
   for (const el of scope.querySelectorAll("[data-chart]:not([data-ready])")) {
@@ -87,6 +133,10 @@ function renderWidgets(root) {
   for (const el of scope.querySelectorAll("[data-map]:not([data-ready])")) {
     el.dataset.ready = "1";
     renderMap(el);
+  }
+  for (const el of scope.querySelectorAll("[data-map-pick]:not([data-ready])")) {
+    el.dataset.ready = "1";
+    renderPicker(el);
   }
 }
 

@@ -358,6 +358,22 @@ class Case(ScopedModel):
         self.public_status = PublicStatus.CLOSED if closed else PublicStatus.OPEN
         super().save(*args, **kwargs)
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("cases:detail", args=[self.pk])
+
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return (
+            self.resolve_due is not None
+            and self.node not in FINAL_NODES
+            and self.node != Node.VERIFIED
+            and self.resolve_due < timezone.now()
+        )
+
     @property
     def handler_label(self) -> str:
         if self.handler_department_id:

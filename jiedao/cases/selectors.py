@@ -6,12 +6,22 @@ it now or was summoned to it (吹哨); the resident who reported it. Nobody else
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from jiedao.accounts.roles import Role
-from jiedao.cases.models import Case, CaseAttachment, CaseEvent, Summons
+from jiedao.cases.models import (
+    HANDLER_NODES,
+    Case,
+    CaseAttachment,
+    CaseEvent,
+    HandlerType,
+    Node,
+    Summons,
+)
 from jiedao.core.scopes import unscoped
 from jiedao.core.selectors import scope_of
 
@@ -71,3 +81,120 @@ def is_staff_viewer(actor: Any) -> bool:
     """Staff see the full case (caller contact to its handlers); residents see their own view."""
     roles = getattr(actor, "roles", frozenset())
     return bool(roles - {Role.RESIDENT})
+
+
+# --- Queues ---------------------------------------------------------------------------------
+
+OPEN_NODES = (
+    Node.RECEIVED,
+    Node.REGISTERED,
+    Node.DISPATCHED,
+    Node.ACKNOWLEDGED,
+    Node.IN_PROGRESS,
+    Node.HANDLED,
+    Node.VERIFIED,
+)
+NEARLY_DUE = timedelta(hours=24)
+
+
+def in_territory(actor: Any, roles: frozenset[str]) -> QuerySet[Case]:
+    """Cases in the grids covered by the actor's grants of ``roles`` (not merely visible)."""
+    scope = actor.scope_for(roles)
+    with unscoped():
+        rows = Case.objects.select_related("category", "grid", "handler_department")
+    return rows if scope.everything else rows.filter(scope.q() if scope.prefixes else Q(pk__in=[]))
+
+
+def queue_q(queue: str, now: Any = None) -> Q:
+    """One desk queue: a node, ``overdue``, ``nearly_due``, ``unrated`` (closed, no rating yet)
+    or ``open`` (every open node)."""
+    now = now or timezone.now()
+    if queue in Node.values:
+        return Q(node=queue)
+    if queue == "unrated":
+        return Q(node=Node.CLOSED, rating="")
+    open_q = Q(node__in=OPEN_NODES)
+    if queue == "overdue":  # a verified case only waits for closing
+        return open_q & Q(resolve_due__lt=now) & ~Q(node=Node.VERIFIED)
+    if queue == "nearly_due":
+        return open_q & Q(resolve_due__gte=now, resolve_due__lt=now + NEARLY_DUE)
+    return open_q
+
+
+def queue_counts(rows: QuerySet[Case], queues: list[str]) -> dict[str, int]:
+    """Every queue's size in one query."""
+    now = timezone.now()
+    return rows.aggregate(**{q: Count("pk", filter=queue_q(q, now)) for q in queues})
+
+
+def handler_inbox(actor: Any) -> QuerySet[Case]:
+    """Cases whose current handler the actor acts for: their department, their community's
+    workstation (also for property companies) or their street office."""
+    query = Q(pk__in=[])
+    department_ids = actor.scope_for({Role.DEPARTMENT_STAFF}).department_ids
+    if department_ids:
+        query |= Q(handler_department_id__in=sorted(department_ids))
+    for role, types in (
+        (Role.WORKSTATION_STAFF, (HandlerType.COMMUNITY, HandlerType.PROPERTY)),
+        (Role.STREET_STAFF, (HandlerType.STREET,)),
+    ):
+        scope = actor.scope_for({role})
+        if scope.everything or scope.prefixes:
+            query |= Q(handler_type__in=types) & (
+                Q() if scope.everything else scope.q("handler_unit_code")
+            )
+    with unscoped():
+        return (
+            Case.objects.filter(query, node__in=HANDLER_NODES)
+            .select_related("category", "grid", "handler_department")
+            .order_by("resolve_due", "pk")
+        )
+
+
+def department_summonses(actor: Any) -> QuerySet[Summons]:
+    """吹哨 waiting for the actor's department: not reported, or reported with no part yet."""
+    department_ids = sorted(actor.scope_for({Role.DEPARTMENT_STAFF}).department_ids)
+    with unscoped():
+        return (
+            Summons.objects.filter(department_id__in=department_ids, part_recorded_at__isnull=True)
+            .exclude(case__node__in=[Node.CLOSED, Node.REJECTED, Node.MERGED])
+            .select_related("case", "case__category", "department")
+            .order_by("report_due", "pk")
+        )
+
+
+def grid_worker_todo(actor: Any) -> dict[str, QuerySet[Case]]:
+    """A grid worker's to-do: handled cases to verify on site, closed cases to call back."""
+    rows = in_territory(actor, frozenset({Role.GRID_WORKER}))
+    return {
+        "verify": rows.filter(node=Node.HANDLED).order_by("handled_at", "pk"),
+        "callback": rows.filter(node=Node.CLOSED, rating="").order_by("closed_at", "pk"),
+    }
+
+
+def public_closed_cases(limit: int = 1000) -> list[dict[str, Any]]:
+    """Closed cases for the public map, anonymised: category, month closed and a location
+    rounded to about 100 m. No description, caller or address."""
+    with unscoped():
+        rows = (
+            Case.objects.filter(node=Node.CLOSED, lng__isnull=False)
+            .order_by("-closed_at")
+            .values("category__name", "closed_at", "lng", "lat")[:limit]
+        )
+    return [
+        {
+            "category": row["category__name"],
+            "month": row["closed_at"].strftime("%Y-%m") if row["closed_at"] else "",
+            "lng": round(row["lng"], 3),
+            "lat": round(row["lat"], 3),
+        }
+        for row in rows
+    ]
+
+
+def cases_by_phone(actor: Any, phone: str, limit: int = 10) -> QuerySet[Case]:
+    """A caller's earlier cases, for the hotline desk (only those the operator may see)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) < 7:
+        return Case.objects.none()
+    return cases(actor).filter(caller_phone__endswith=digits[-11:]).order_by("-created_at")[:limit]

@@ -21,9 +21,9 @@ from jiedao.cases import gridindex, routing
 from jiedao.cases.coords import to_wgs84
 from jiedao.cases.models import (
     DEPARTMENT_HANDLERS,
+    FINAL_NODES,
     PRIVATE_FIELDS,
     Case,
-    FINAL_NODES,
     CaseEvent,
     Category,
     DeliveryState,
@@ -110,7 +110,7 @@ def submit_case(
     try:
         with transaction.atomic():
             case.save()
-            _record(actor, case, "submit", "", Node.RECEIVED, "", {"channel": channel})
+            record_event(actor, case, "submit", "", Node.RECEIVED, "", {"channel": channel})
             log_action(actor, "cases.case.create", case, after=_snapshot(case))
             _after_commit(case, "submit", actor)
     except IntegrityError:
@@ -152,6 +152,8 @@ def _place(
             raise ValidationError(_("The coordinates are not valid."), code="coordinates") from exc
     if address is not None:
         case.grid = address.grid
+        if case.lng is None:  # the address's point puts the case on the map
+            case.lng, case.lat = address.lng, address.lat
         return
     hit = gridindex.locate(case.lng, case.lat)  # type: ignore[arg-type]
     if hit is None:
@@ -205,7 +207,7 @@ def transition(
     if locked.source_system:
         locked.delivery_state = DeliveryState.PENDING
     locked.save()
-    _record(actor, locked, action, from_node, step.to, note, _event_data(data))
+    record_event(actor, locked, action, from_node, step.to, note, _event_data(data))
     log_action(
         actor, f"cases.case.{action}", locked, before=before, after=_snapshot(locked), note=note
     )
@@ -234,7 +236,7 @@ def _event_data(data: dict[str, Any]) -> dict[str, Any]:
     return {k: getattr(v, "pk", v) for k, v in data.items()}
 
 
-def _record(
+def record_event(
     actor: Any, case: Case, action: str, from_node: str, to_node: str, note: str, data: dict
 ) -> None:
     CaseEvent(
@@ -390,7 +392,9 @@ def _close_followers(case: Case, note: str) -> None:
         if follower.source_system:
             follower.delivery_state = DeliveryState.PENDING
         follower.save()
-        _record(None, follower, "close_with", Node.MERGED, Node.MERGED, note, {"case": case.pk})
+        record_event(
+            None, follower, "close_with", Node.MERGED, Node.MERGED, note, {"case": case.pk}
+        )
         _after_commit(follower, "close_with", None)
 
 

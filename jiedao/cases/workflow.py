@@ -60,6 +60,8 @@ class Step:
     to: str
     roles: frozenset[str]
     who: str = TERRITORY
+    # The resident who reported the case may take this step on it too (rating their own case).
+    reporter_may: bool = False
 
 
 _HANDLING = (Node.ACKNOWLEDGED, Node.IN_PROGRESS)
@@ -80,7 +82,7 @@ TABLE: dict[tuple[str, str], Step] = {
     (Node.HANDLED, Action.VERIFY): Step(Node.VERIFIED, VERIFIERS),
     (Node.HANDLED, Action.REWORK): Step(Node.IN_PROGRESS, VERIFIERS),
     (Node.VERIFIED, Action.CLOSE): Step(Node.CLOSED, DISPATCHERS),
-    (Node.CLOSED, Action.CALLBACK): Step(Node.CLOSED, CALLERS_BACK),
+    (Node.CLOSED, Action.CALLBACK): Step(Node.CLOSED, CALLERS_BACK, reporter_may=True),
     (Node.CLOSED, Action.REOPEN): Step(Node.REGISTERED, DISPATCHERS),
     (Node.RECEIVED, Action.MERGE): Step(Node.MERGED, DISPATCHERS),
     (Node.REGISTERED, Action.MERGE): Step(Node.MERGED, DISPATCHERS),
@@ -98,6 +100,8 @@ def may_act(actor: Any, case: Case, step: Step) -> bool:
     if not getattr(actor, "is_authenticated", False):
         return False
     if actor.has_role(Role.SYSTEM_ADMIN):
+        return True
+    if step.reporter_may and case.reporter_id == actor.pk:
         return True
     if step.who == HANDLER:
         return acts_for_handler(actor, case, step.roles)
@@ -122,3 +126,22 @@ def acts_for_handler(actor: Any, case: Case, roles: frozenset[str]) -> bool:
     if role is None or role not in roles:
         return False
     return bool(actor.scope_for({role}).covers_code(case.handler_unit_code))
+
+
+# Events that are not steps of the table: intake, 吹哨, merges and the sweeper's flags.
+OTHER_EVENTS = {
+    "submit": _("Received"),
+    "summon": _("Departments summoned (吹哨)"),
+    "summons_report": _("Department reported (报到)"),
+    "summons_part": _("Department recorded its part"),
+    "summons_late": _("Department late to answer the summons"),
+    "close_with": _("Closed with the case it was merged into"),
+    "escalate_unacknowledged": _("Escalated: not acknowledged in time"),
+    "escalate_overdue": _("Escalated: past its deadline"),
+}
+
+
+def event_label(action: str) -> str:
+    if action in Action.values:
+        return str(Action(action).label)
+    return str(OTHER_EVENTS.get(action, action))

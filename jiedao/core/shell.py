@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from jiedao.accounts.roles import Role
+from jiedao.cases.workflow import DISPATCHERS, HANDLERS
 from jiedao.territory import selectors
 
 
@@ -25,7 +26,7 @@ class NavItem:
 def navigation(user: Any) -> list[NavItem]:
     if not user.is_authenticated:
         return []
-    items = [NavItem(_("Home"), "core:home")]
+    items = [NavItem(_("Home"), "core:home"), *case_navigation(user)]
     if user.is_staff_member:
         items += [
             NavItem(_("Streets"), "territory:street_list"),
@@ -48,6 +49,22 @@ def navigation(user: Any) -> list[NavItem]:
             NavItem(_("Background jobs"), "admin:jobs_periodicrun_changelist"),
             NavItem(_("System administration"), "admin:index"),
         ]
+    return items
+
+
+def case_navigation(user: Any) -> list[NavItem]:
+    """Each role's way into the case loop."""
+    roles = user.roles | ({Role.SYSTEM_ADMIN} if user.is_superuser else set())
+    items = []
+    if roles & DISPATCHERS:
+        items += [
+            NavItem(_("Dispatch desk"), "cases:desk"),
+            NavItem(_("Hotline desk"), "cases:hotline"),
+        ]
+    if roles & HANDLERS:
+        items.append(NavItem(_("Inbox"), "cases:inbox"))
+    if Role.GRID_WORKER in roles:
+        items += [NavItem(_("My to-do"), "cases:todo"), NavItem(_("Patrol report"), "cases:patrol")]
     return items
 
 
