@@ -81,4 +81,34 @@ def home_for(user: Any) -> tuple[str, dict[str, Any]]:
             card["figures"] = selectors.figures(user, node.scope_prefix)
             card["breakdown"] = selectors.breakdown(user, node)
         cards.append(card)
-    return "core/home_staff.html", {"cards": cards}
+    return "core/home_staff.html", {"cards": cards, "work": waiting_work(user)}
+
+
+def waiting_work(user: Any) -> list[dict[str, Any]]:
+    """What waits for the user in the case loop, as tiles with counts."""
+    from jiedao.cases import selectors as cases
+
+    roles = user.roles | ({Role.SYSTEM_ADMIN} if user.is_superuser else set())
+    tiles: list[dict[str, Any]] = []
+
+    def tile(label: Any, count: int, url_name: str, query: str = "") -> None:
+        tiles.append({"label": label, "count": count, "url": reverse(url_name) + query})
+
+    if roles & DISPATCHERS:
+        counts = cases.queue_counts(
+            cases.in_territory(user, DISPATCHERS), ["received", "overdue", "verified"]
+        )
+        tile(_("New cases to register"), counts["received"], "cases:desk", "?queue=received")
+        tile(_("Verified, to close"), counts["verified"], "cases:desk", "?queue=verified")
+        tile(_("Overdue"), counts["overdue"], "cases:desk", "?queue=overdue")
+    if roles & HANDLERS:
+        tile(_("Cases you hold"), cases.handler_inbox(user).count(), "cases:inbox")
+    if Role.DEPARTMENT_STAFF in roles:
+        tile(
+            _("Summonses (吹哨) to answer"), cases.department_summonses(user).count(), "cases:inbox"
+        )
+    if Role.GRID_WORKER in roles:
+        todo = cases.grid_worker_todo(user)
+        tile(_("Verify on site"), todo["verify"].count(), "cases:todo")
+        tile(_("Call the caller back"), todo["callback"].count(), "cases:todo")
+    return tiles
