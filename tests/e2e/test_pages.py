@@ -22,6 +22,9 @@ PAGES = [
     "/audit/",
     "/workdays/",
     "/accounts/security/",
+    "/cases/desk/",
+    "/cases/hotline/",
+    "/cases/map/",
 ]
 DETAIL_LISTS = {
     "street": "/territory/streets/",
@@ -30,6 +33,7 @@ DETAIL_LISTS = {
     "building": "/territory/buildings/",
     "organisation": "/territory/organisations/",
     "department": "/territory/departments/",
+    "case": "/cases/desk/?queue=in_progress",
 }
 SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
