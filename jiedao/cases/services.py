@@ -82,6 +82,7 @@ def submit_case(
     source_system: str = "",
     idempotency_key: str = "",
     external_id: str = "",
+    attributes: dict[str, Any] | None = None,
 ) -> Intake:
     """Receive a case. A retried submission (same source system and idempotency key) returns
     the first case and creates nothing. Every channel may submit: the channel's own layer
@@ -104,6 +105,7 @@ def submit_case(
         source_system=source_system,
         idempotency_key=idempotency_key,
         external_id=external_id,
+        attributes=attributes or {},
         delivery_state=DeliveryState.PENDING if source_system else DeliveryState.NONE,
     )
     _place(case, lng, lat, crs, address)

@@ -284,6 +284,10 @@ NINJA_PAGINATION_PER_PAGE = 50
 NINJA_MAX_PER_PAGE_SIZE = 500
 JIEDAO_AUDIT_ANCHOR_FILE = env("JIEDAO_AUDIT_ANCHOR_FILE", "")
 JIEDAO_EXPORT_MAX_ROWS = int(env("JIEDAO_EXPORT_MAX_ROWS", "100000"))
+# SMS gateway (dotted path of a backend class; the console backend only logs, number masked).
+JIEDAO_SMS_BACKEND = env("JIEDAO_SMS_BACKEND", "jiedao.notify.sms.ConsoleBackend")
+# Case photos: largest accepted upload.
+JIEDAO_PHOTO_MAX_BYTES = int(env("JIEDAO_PHOTO_MAX_BYTES", str(10 * 1024 * 1024)))
 
 LOGGING = {
     "version": 1,
