@@ -30,7 +30,8 @@ from django.utils import timezone
 
 from jiedao.audit.services import log_action
 from jiedao.cases import notifications
-from jiedao.cases.models import FINAL_NODES, Case, CaseEvent, Node, Summons
+from jiedao.cases.models import FINAL_NODES, Case, Node, Summons
+from jiedao.cases.services import record_event
 from jiedao.core.scopes import unscoped
 from jiedao.jobs.base import job, periodic
 
@@ -165,15 +166,7 @@ def _flag_summons(what: str, due_field: str) -> Callable[[Summons, datetime], No
 
 
 def _event(case: Case, action: str, data: dict[str, Any]) -> None:
-    CaseEvent(
-        case=case,
-        action=action,
-        from_node=case.node,
-        to_node=case.node,
-        actor=None,
-        actor_label="system",
-        data=data,
-    ).save()
+    record_event(None, case, action, case.node, case.node, "", data)
 
 
 SWEEPS: tuple[Sweep, ...] = (
