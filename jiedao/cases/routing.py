@@ -27,36 +27,45 @@ class Route:
         return self.rule is None
 
 
-def _territory_depth(rule: RoutingRule, territory_code: str) -> int | None:
-    """How deep the rule's territory is (-1 for everywhere), None when it does not cover the code."""
-    if not rule.territory_code:
-        return -1
-    prefix = codes.scope_prefix(rule.territory_code)
-    return len(prefix) if territory_code.startswith(prefix) else None
+def territory_depth(code: str) -> int:
+    """-1 for everywhere, then deeper for a smaller place."""
+    return len(codes.scope_prefix(code)) if code else -1
 
 
-def _category_rank(rule: RoutingRule, category: Category) -> int:
-    if rule.category_id == category.pk:
-        return 2
-    return 1 if rule.category_id is not None else 0
+def category_rank(rule: RoutingRule) -> int:
+    """2 for a 小类 rule, 1 for a 大类 rule, 0 for a rule for every category."""
+    if rule.category is None:
+        return 0
+    return 2 if rule.category.parent_id else 1
+
+
+def specificity(rule: RoutingRule) -> tuple[int, int]:
+    """The routing order: the category first, then the place. The highest wins."""
+    return category_rank(rule), territory_depth(rule.territory_code)
+
+
+def covers(rule: RoutingRule, territory_code: str) -> bool:
+    return not rule.territory_code or territory_code.startswith(
+        codes.scope_prefix(rule.territory_code)
+    )
+
+
+def applicable_rules(category: Category, territory_code: str) -> list[RoutingRule]:
+    """The rules that apply to ``category`` in ``territory_code``, the winner first."""
+    candidates = RoutingRule.objects.filter(
+        Q(category=category) | Q(category__isnull=True) | Q(category_id=category.parent_id)
+    ).select_related("department", "category")
+    # A handful of rows per category, never the grid table.
+    applicable = [rule for rule in candidates if covers(rule, territory_code)]
+    return sorted(applicable, key=specificity, reverse=True)
 
 
 def resolve_route(category: Category, territory_code: str) -> Route:
     """The handler for a case of ``category`` in the grid ``territory_code``."""
-    candidates = RoutingRule.objects.filter(
-        Q(category=category) | Q(category__isnull=True) | Q(category_id=category.parent_id)
-    ).select_related("department")
-    best: tuple[int, int] | None = None
-    chosen: RoutingRule | None = None
-    for rule in candidates:  # a handful of rows per category, never the grid table
-        depth = _territory_depth(rule, territory_code)
-        if depth is None:
-            continue
-        rank = (_category_rank(rule, category), depth)
-        if best is None or rank > best:
-            best, chosen = rank, rule
-    if chosen is None:
+    applicable = applicable_rules(category, territory_code)
+    if not applicable:
         return Route(category.handler_type)
+    chosen = applicable[0]
     return Route(chosen.handler_type, chosen.department, chosen)
 
 

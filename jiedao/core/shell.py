@@ -42,6 +42,8 @@ def navigation(user: Any) -> list[NavItem]:
             ]
         items.append(NavItem(_("Departments"), "territory:department_list"))
         items.append(NavItem(_("Working-day calendar"), "workdays:index"))
+    if user.has_perm("cases.edit_catalogue"):
+        items.append(NavItem(_("Catalogue and routing"), "cases:category_list"))
     if user.has_perm("audit.view_trail"):
         items.append(NavItem(_("Audit trail"), "audit:list"))
     if user.is_superuser:
