@@ -14,11 +14,13 @@ def ratio(value: float | None, base: float | None) -> float | None:
 
 
 def add_ratios(figures: dict[str, dict[str, Any]], baseline: str = BASELINE) -> None:
-    """Each figure's requests/s and p50 beside the bare endpoint's, measured in the same run."""
+    """Each figure's requests/s, p50 and p99 beside the bare endpoint's, measured in the same
+    run."""
     base = figures.get(baseline) or {}
     for figure in figures.values():
         figure["rps_vs_baseline"] = ratio(figure.get("requests_per_s"), base.get("requests_per_s"))
         figure["p50_vs_baseline"] = ratio(figure.get("p50_ms"), base.get("p50_ms"))
+        figure["p99_vs_baseline"] = ratio(figure.get("p99_ms"), base.get("p99_ms"))
 
 
 def number(value: Any, digits: int = 1) -> str:
@@ -59,6 +61,7 @@ def http_table(runs: list[dict[str, Any]]) -> str:
         "p99 ms",
         "req/s ÷ ping",
         "p50 × ping",
+        "p99 × ping",
         "serial ms",
         "non-2xx",
     ]
@@ -68,7 +71,7 @@ def http_table(runs: list[dict[str, Any]]) -> str:
             if figure.get("skipped"):
                 rows.append(
                     [key, run["backend"], number(run["scale"], 0), f"HTTP {figure.get('status')}"]
-                    + ["-"] * 6
+                    + ["-"] * 7
                 )
                 continue
             rows.append(
@@ -81,6 +84,7 @@ def http_table(runs: list[dict[str, Any]]) -> str:
                     number(figure["p99_ms"], 2),
                     times(figure["rps_vs_baseline"]),
                     times(figure["p50_vs_baseline"]),
+                    times(figure.get("p99_vs_baseline")),
                     number(figure.get("serial_ms"), 1),
                     number(figure["non_2xx"] + figure["socket_errors"]),
                 ]
@@ -115,3 +119,34 @@ def generation_table(runs: list[dict[str, Any]]) -> str:
             ]
         )
     return table(headers, rows)
+
+
+def grid_table(grid: dict[str, Any]) -> str:
+    """Grid lookup: the STRtree index beside a brute-force loop over the same polygons (the
+    brute force runs on a subset and is scaled to the whole sample)."""
+    headers = ["grid lookup", "points", "seconds", "lookups/s", "µs each", "× brute force"]
+    rows = [
+        [
+            f"GridIndex.locate, {number(grid['grids'])} grids",
+            number(grid["points"]),
+            number(grid["index_s"], 2),
+            number(grid["index_lookups_per_s"], 0),
+            number(grid["index_us"], 1),
+            times(grid["index_vs_brute"]),
+        ],
+        [
+            "brute force (every polygon)",
+            number(grid["brute_points"]),
+            number(grid["brute_s"], 2),
+            number(grid["brute_lookups_per_s"], 0),
+            number(grid["brute_us"], 1),
+            times(1.0),
+        ],
+    ]
+    note = (
+        f"brute force for all {number(grid['points'])} points, scaled: "
+        f"{number(grid['brute_scaled_s'], 1)} s; index build {number(grid['build_s'] * 1000, 1)} ms; "
+        f"{grid['hit_share']:.1%} of points in a grid; "
+        f"{grid['disagreements']} answers differ from the brute force"
+    )
+    return table(headers, rows) + "\n" + note

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import app, databases, report, wrk
+from bench import cases as case_bench
 from jiedao.demo.logins import DEMO_PASSWORD
 
 RESULTS = app.ROOT / "bench" / "results" / "latest.json"
@@ -77,6 +78,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--quick", action="store_true", help="scale 1 only, 3 s per figure")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--grid",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="grid lookup: STRtree vs brute force, in-process (default on)",
+    )
+    parser.add_argument("--grid-points", type=int, default=100_000, help="random points")
+    parser.add_argument("--grid-cells", type=int, default=1_000, help="grids in the tiling")
+    parser.add_argument(
+        "--grid-brute", type=int, default=10_000, help="points for the brute force (scaled up)"
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.scales, options.http_scales, options.duration = "1", "1", 3
@@ -116,14 +128,16 @@ def bench_world(backend: str, scale: float, options: argparse.Namespace) -> dict
             f"  demo_world: {generation.rows:,} rows in {generation.seconds:.1f} s; plain insert {run['plain_insert_s']:.2f} s"
         )
         if scale in scales(options.http_scales):
-            run.update(bench_http(database.url, options))
+            run.update(bench_http(database.url, options, backend))
     finally:
         if not options.keep:
             databases.drop(database)
     return run
 
 
-def bench_http(database_url: str, options: argparse.Namespace) -> dict[str, Any]:
+def bench_http(
+    database_url: str, options: argparse.Namespace, backend: str = "postgresql"
+) -> dict[str, Any]:
     with app.Server(database_url, options.port, options.workers) as server:
         session = app.login(server.base, BENCH_USER, DEMO_PASSWORD)
         how = "login form"
@@ -139,8 +153,30 @@ def bench_http(database_url: str, options: argparse.Namespace) -> dict[str, Any]
                 server.base, figure, cookie if figure.signed_in else "", options
             )
             _say(f"  {figure.key}: {_brief(figures[figure.key])}")
+        if backend == "postgresql":  # intake writes: measured where concurrent writers scale
+            figures.update(bench_intake(server.base, database_url, options))
     report.add_ratios(figures)
     return {"session": how, "http": figures}
+
+
+def bench_intake(base: str, database_url: str, options: argparse.Namespace) -> dict[str, Any]:
+    try:
+        figures = case_bench.bench_intake(base, database_url, options)
+    except Exception as exc:  # the GET figures of this world are kept either way
+        _say(f"  case intake FAILED: {exc}")
+        return {
+            f.key: {
+                "path": f.path,
+                "method": "POST",
+                "status": "error",
+                "skipped": True,
+                "error": str(exc)[-500:],
+            }
+            for f in case_bench.INTAKE_FIGURES
+        }
+    for key, figure in figures.items():
+        _say(f"  {key}: {_brief(figure)}")
+    return figures
 
 
 def measure(base: str, figure: Figure, cookie: str, options: argparse.Namespace) -> dict[str, Any]:
@@ -231,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "options": {k: str(v) for k, v in vars(options).items()},
-        "figures": {f.key: {"path": f.path, "meaning": f.meaning} for f in FIGURES},
+        "figures": {
+            **{f.key: {"path": f.path, "meaning": f.meaning} for f in FIGURES},
+            **{
+                f.key: {"path": f.path, "method": "POST", "meaning": f.meaning}
+                for f in case_bench.INTAKE_FIGURES
+            },
+        },
         "runs": [],
     }
     started = time.perf_counter()
@@ -243,6 +285,16 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # one broken run must not lose the others' figures
                 failures.append(f"{backend} scale {scale:g}: {exc}")
                 _say(f"{backend} scale {scale:g} FAILED: {exc}")
+    if options.grid:
+        try:
+            _say(
+                f"grid lookup: {options.grid_points:,} points, {options.grid_cells:,} grids "
+                f"(brute force on {options.grid_brute:,})…"
+            )
+            results["grid_lookup"] = case_bench.run_grid_lookup(options)
+        except Exception as exc:
+            failures.append(f"grid lookup: {exc}")
+            _say(f"grid lookup FAILED: {exc}")
     results["failures"] = failures
     results["total_s"] = time.perf_counter() - started
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -250,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     options.output.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     _say("\n" + report.http_table(results["runs"]))
     _say("\n" + report.generation_table(results["runs"]))
+    if results.get("grid_lookup"):
+        _say("\n" + report.grid_table(results["grid_lookup"]))
     _say(
         f"\n{len(results['runs'])} runs in {results['total_s'] / 60:.1f} min; results in {options.output}"
     )

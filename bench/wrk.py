@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 UNITS_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 COUNT_SUFFIXES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}
@@ -71,7 +72,13 @@ def parse(output: str) -> WrkResult:
 
 
 def command(
-    url: str, *, seconds: int, threads: int, connections: int, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: int,
+    threads: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    script: str | Path | None = None,
 ) -> list[str]:
     if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
         raise ValueError("the benchmark only drives servers on loopback")
@@ -86,7 +93,66 @@ def command(
     ]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
+    if script is not None:
+        args += ["-s", str(script)]
     return [*args, url]
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal of ``text``'s UTF-8 bytes (anything unusual as a decimal escape)."""
+    safe = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:,=&+/")
+    return '"' + "".join(chr(b) if b in safe else f"\\{b:03d}" for b in text.encode()) + '"'
+
+
+POST_SCRIPT = """\
+-- Written by bench/wrk.py: POST the bodies in turn, each request with a key never used before.
+wrk.method = "POST"
+{headers}
+local bodies = {{
+{bodies}
+}}
+local prefix = {prefix}
+local counter = 0
+
+function setup(thread)
+  threads_started = (threads_started or 0) + 1
+  thread:set("thread_no", threads_started)
+end
+
+function request()
+  counter = counter + 1
+  wrk.headers[{key_header}] = prefix .. "-" .. thread_no .. "-" .. counter
+  return wrk.format(nil, nil, nil, bodies[(counter % #bodies) + 1])
+end
+"""
+
+
+def post_script(
+    bodies: list[str],
+    headers: dict[str, str],
+    key_prefix: str,
+    key_header: str = "Idempotency-Key",
+) -> str:
+    """wrk Lua that POSTs ``bodies`` round-robin with ``headers`` and a unique ``key_header``
+    (``<key_prefix>-<thread>-<n>``) on every request: each request is a new submission."""
+    if not bodies:
+        raise ValueError("give at least one body")
+    return POST_SCRIPT.format(
+        headers="\n".join(
+            f"wrk.headers[{lua_string(name)}] = {lua_string(value)}"
+            for name, value in headers.items()
+        ),
+        bodies=",\n".join(f"  {lua_string(body)}" for body in bodies),
+        prefix=lua_string(key_prefix),
+        key_header=lua_string(key_header),
+    )
+
+
+def write_post_script(
+    path: Path, bodies: list[str], headers: dict[str, str], key_prefix: str
+) -> Path:
+    path.write_text(post_script(bodies, headers, key_prefix))
+    return path
 
 
 def wrk_path() -> str:
@@ -97,9 +163,22 @@ def wrk_path() -> str:
 
 
 def run(
-    url: str, *, seconds: int, threads: int, connections: int, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: int,
+    threads: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    script: str | Path | None = None,
 ) -> WrkResult:
-    args = command(url, seconds=seconds, threads=threads, connections=connections, headers=headers)
+    args = command(
+        url,
+        seconds=seconds,
+        threads=threads,
+        connections=connections,
+        headers=headers,
+        script=script,
+    )
     done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30, check=False)
     if done.returncode != 0:
         raise RuntimeError(

@@ -22,6 +22,14 @@ from jiedao.cases.models import (
     Node,
     Summons,
 )
+from jiedao.cases.workflow import (
+    APPROVERS,
+    CALLERS_BACK,
+    DISPATCHERS,
+    HANDLERS,
+    VERIFIERS,
+    acts_for_handler,
+)
 from jiedao.core.scopes import unscoped
 from jiedao.core.selectors import scope_of
 
@@ -198,3 +206,24 @@ def cases_by_phone(actor: Any, phone: str, limit: int = 10) -> QuerySet[Case]:
     if len(digits) < 7:
         return Case.objects.none()
     return cases(actor).filter(caller_phone__endswith=digits[-11:]).order_by("-created_at")[:limit]
+
+
+# Staff who work cases (not summoned departments, not committee members).
+CONTACT_ROLES = (DISPATCHERS | HANDLERS | VERIFIERS | CALLERS_BACK | APPROVERS) - {
+    Role.DEPARTMENT_STAFF
+}
+
+
+def sees_caller_contact(actor: Any, case: Case) -> bool:
+    """The caller's name and phone (domain.md §10): the reporter; staff who work cases on the
+    case's grid; the current handler. An anonymous caller's contact only to those who call
+    back (and the reporter). Never summoned departments or other residents."""
+    if case.reporter_id is not None and case.reporter_id == getattr(actor, "pk", None):
+        return True
+    if not getattr(actor, "is_authenticated", False):
+        return False
+    if case.anonymous:
+        return actor.scope_for(CALLERS_BACK).covers_code(case.territory_code)
+    if actor.scope_for(CONTACT_ROLES).covers_code(case.territory_code):
+        return True
+    return bool(case.handler_type) and acts_for_handler(actor, case, HANDLERS)

@@ -34,14 +34,11 @@ from jiedao.cases.forms import (
 from jiedao.cases.models import Case, Channel, Node, Summons
 from jiedao.cases.services import TransitionConflict, submit_case, transition
 from jiedao.cases.workflow import (
-    CALLERS_BACK,
     DISPATCHERS,
     HANDLERS,
     TABLE,
-    VERIFIERS,
     Action,
     actions_from,
-    acts_for_handler,
     may_act,
 )
 from jiedao.core.export import audited_xlsx
@@ -244,7 +241,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "actions": _action_forms(user, case) if staff else [],
         "rate_form": _rate_form(user, case),
         "may_summon": staff and summons.may_summon(user, case),
-        "sees_contact": staff and _sees_contact(user, case),
+        "sees_contact": staff and selectors.sees_caller_contact(user, case),
         "answerable": {
             s.pk
             for s in selectors.summonses_of(case)
@@ -291,16 +288,6 @@ def _rate_form(user: Any, case: Case) -> ActionForm | None:
     if case.reporter_id != user.pk or case.node != Node.CLOSED or case.rating:
         return None
     return ActionForm(initial={"action": Action.CALLBACK, "expected_node": case.node})
-
-
-def _sees_contact(user: Any, case: Case) -> bool:
-    """The caller's contact: for staff working on the case's territory or holding the case."""
-    if case.anonymous and not user.has_role(Role.SYSTEM_ADMIN):
-        return False
-    roles = DISPATCHERS | VERIFIERS | CALLERS_BACK
-    return user.scope_for(roles).covers_code(case.territory_code) or acts_for_handler(
-        user, case, HANDLERS
-    )
 
 
 @login_required
