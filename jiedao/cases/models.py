@@ -488,7 +488,9 @@ class Summons(ScopedModel):
         verbose_name_plural = _("summonses (吹哨)")
         ordering = ["case", "summoned_at", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "department"], name="one_summons_per_department")
+            models.UniqueConstraint(
+                fields=["case", "department"], name="one_summons_per_department"
+            )
         ]
 
     def __str__(self) -> str:
