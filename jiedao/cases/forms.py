@@ -68,7 +68,7 @@ class LocationMixin(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         has_point = data.get("lng") is not None and data.get("lat") is not None
         if not has_point and not data.get("address"):
             raise forms.ValidationError(
@@ -152,7 +152,7 @@ class PatrolForm(forms.Form):
     photos = PhotosField(label=_("Photos (up to 9)"), required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if "lng" in self.errors or "lat" in self.errors:
             self.errors.pop("lng", None)
             self.errors.pop("lat", None)

@@ -447,7 +447,7 @@ class CaseAttachment(ScopedModel):
         ordering = ["case", "uploaded_at", "pk"]
 
     def __str__(self) -> str:
-        return self.original_name or self.file.name
+        return self.original_name or str(self.file.name)
 
     def save(self, *args, **kwargs):
         self.territory_code = self.case.territory_code

@@ -87,7 +87,7 @@ def summonses_of(case: Case) -> QuerySet[Summons]:
 
 def is_staff_viewer(actor: Any) -> bool:
     """Staff see the full case (caller contact to its handlers); residents see their own view."""
-    roles = getattr(actor, "roles", frozenset())
+    roles: frozenset[str] = getattr(actor, "roles", frozenset())
     return bool(roles - {Role.RESIDENT})
 
 

@@ -479,7 +479,8 @@ def mine(request: HttpRequest) -> HttpResponse:
 def hotline(request: HttpRequest) -> HttpResponse:
     """The hotline and service-centre desk: phone first, the caller's history beside."""
     _require_roles(request.user, DISPATCHERS)
-    prefixes = sorted(request.user.scope_for(DISPATCHERS).prefixes) or [""]
+    user: Any = request.user
+    prefixes = sorted(user.scope_for(DISPATCHERS).prefixes) or [""]
     form = HotlineForm(request.POST or None, address_prefixes=prefixes)
     if request.method == "POST" and form.is_valid():
         case, created = _intake(request, form, form.cleaned_data["channel"])
