@@ -22,6 +22,7 @@ from jiedao.core.pinyin import initials
 from jiedao.core.scopes import unscoped
 from jiedao.demo import geometry as geo
 from jiedao.demo import places, staff
+from jiedao.demo.cases import add_case_history
 from jiedao.demo.people import HouseholdMaker, NameMaker
 from jiedao.registry.models import Household, Person
 from jiedao.territory.models import (
@@ -145,6 +146,7 @@ class WorldBuilder:
             self._commercial_buildings()
             self._organisations()
             self._staff()
+            add_case_history(self)  # catalogue, routing rules, a year of cases (demo/cases.py)
             log_action(
                 staff.ACTOR,
                 "demo.generate",

@@ -25,8 +25,9 @@ class Command(BaseCommand):
             "--scale",
             type=float,
             default=1.0,
-            help="1 = 11 communities, 302 residential buildings, ~15,000 households, ~45,000 people; "
-            "10 = ten times the people, buildings and communities; 0.05 for tests",
+            help="1 = 11 communities, 302 residential buildings, ~15,000 households, ~45,000 people "
+            "and ~8,000 cases over the last year; 10 = ten times the people, buildings, "
+            "communities and cases; 0.05 for tests",
         )
         parser.add_argument(
             "--if-empty", action="store_true", help="do nothing if a street already exists"
