@@ -167,6 +167,8 @@ WITH g AS (SELECT array_agg(id ORDER BY id) AS ids, array_agg(code ORDER BY id) 
               node IN ('dispatched', 'acknowledged', 'in_progress', 'handled') AS has_handler,
               node IN ('dispatched', 'acknowledged', 'in_progress', 'handled')
                 AND r_dept < 0.3 AS to_department,
+              node <> 'registered' AS had_handler,
+              node <> 'registered' AND r_dept < 0.3 AS last_to_department,
               CASE WHEN node = 'closed' AND r_rating < 0.42 THEN 'satisfied'
                    WHEN node = 'closed' AND r_rating < 0.60 THEN 'mostly_satisfied'
                    WHEN node = 'closed' AND r_rating < 0.70 THEN 'dissatisfied'
@@ -179,7 +181,8 @@ INSERT INTO cases_case (
   handler_department_id, handler_unit_code, created_at, registered_at, dispatched_at,
   acknowledged_at, handled_at, verified_at, closed_at, contacted_at, acknowledge_due,
   contact_due, resolve_due, deadline_note, extension, rating, solved, rejection_reason,
-  return_count, rework_count, reopen_count)
+  return_count, rework_count, reopen_count, last_handler_type, last_handler_department_id,
+  last_handler_unit_code)
 SELECT code, 'hotline', category_id, '楼道灯坏了', false, grid_id, left(code, 12),
   left(code, 9) || '000', '', '', false, '', '', '', '{}'::jsonb, node,
   CASE WHEN node = 'closed' THEN 'closed' ELSE 'open' END, 'none',
@@ -198,7 +201,11 @@ SELECT code, 'hotline', category_id, '楼道灯坏了', false, grid_id, left(cod
   '', '', rating,
   CASE WHEN rating = '' THEN NULL ELSE rating <> 'dissatisfied' AND r_rating < 0.66 END, '',
   (r_count >= 0.05 AND r_count < 0.09)::int, (r_count < 0.05)::int,
-  (node = 'closed' AND r_count >= 0.09 AND r_count < 0.12)::int
+  (node = 'closed' AND r_count >= 0.09 AND r_count < 0.12)::int,
+  CASE WHEN NOT had_handler THEN '' WHEN last_to_department THEN 'department'
+       ELSE 'community' END,
+  CASE WHEN last_to_department THEN department_id END,
+  CASE WHEN had_handler AND NOT last_to_department THEN left(code, 12) ELSE '' END
 FROM timed
 """
 

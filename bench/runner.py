@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import app, databases, report, wrk
+from bench import app, databases, metrics_bench, report, wrk
 from bench import cases as case_bench
 from jiedao.demo.logins import DEMO_PASSWORD
 
@@ -89,9 +89,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--grid-brute", type=int, default=10_000, help="points for the brute force (scaled up)"
     )
+    parser.add_argument(
+        "--metrics-cases",
+        type=int,
+        default=1_000_000,
+        help="cases generated for the metrics figures on PostgreSQL (0: skip)",
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.scales, options.http_scales, options.duration = "1", "1", 3
+        options.metrics_cases = min(options.metrics_cases, 100_000)
     return options
 
 
@@ -295,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             failures.append(f"grid lookup: {exc}")
             _say(f"grid lookup FAILED: {exc}")
+    if options.metrics_cases and "postgresql" in backends:
+        _say(f"metrics over {options.metrics_cases:,} generated cases on PostgreSQL…")
+        try:
+            results["metrics"] = metrics_bench.run(cases=options.metrics_cases)
+        except Exception as exc:
+            failures.append(f"metrics: {exc}")
+            _say(f"metrics FAILED: {exc}")
     results["failures"] = failures
     results["total_s"] = time.perf_counter() - started
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -304,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     _say("\n" + report.generation_table(results["runs"]))
     if results.get("grid_lookup"):
         _say("\n" + report.grid_table(results["grid_lookup"]))
+    if results.get("metrics"):
+        _say("")
+        metrics_bench.print_table(results["metrics"])
     _say(
         f"\n{len(results['runs'])} runs in {results['total_s'] / 60:.1f} min; results in {options.output}"
     )

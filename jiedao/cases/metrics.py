@@ -25,25 +25,20 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Concat, TruncMonth
-from django.db.models.lookups import IsNull
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from jiedao.cases import selectors
-from jiedao.cases.models import Case, CaseEvent, Category, HandlerType, Node, Rating, Summons
+from jiedao.cases.models import Case, Category, HandlerType, Node, Rating, Summons
 from jiedao.core.db import replica
 from jiedao.core.scopes import unscoped
 from jiedao.territory.models import Community, Department, Street
@@ -401,63 +396,30 @@ def recent_months(count: int = 12, today: date | None = None) -> list[str]:
 # --- Groupings ------------------------------------------------------------------------------
 
 
-def _latest_dispatch() -> QuerySet[CaseEvent]:
-    """The case's latest dispatch event (correlated on the outer case)."""
-    with unscoped():
-        return CaseEvent.all_objects.filter(case_id=OuterRef("pk"), action="dispatch").order_by(
-            "-at", "-pk"
-        )
-
-
-def _dispatched_handler_key() -> Switch:
-    """The handler key of a dispatch event: its data holds what the dispatcher chose
-    (``department``, ``handler_type``, and ``unit_code`` once the services record it)."""
-    kind = KT("data__handler_type")
-    street, community = OuterRef("street_code"), OuterRef("community_code")
-    return Switch(
-        When(IsNull(KT("data__department"), False), then=_key(Value("dept:"), KT("data__department"))),
-        When(IsNull(KT("data__unit_code"), False), then=_key(kind, Value(":"), KT("data__unit_code"))),
-        When(data__handler_type=HandlerType.STREET, then=_key(Value("street:"), street)),
-        When(
-            data__handler_type__in=[HandlerType.COMMUNITY, HandlerType.PROPERTY],
-            then=_key(kind, Value(":"), community),
-        ),
-        default=Value(None),
-        output_field=CharField(),
-    )  # fmt: skip
-
-
 def _key(*parts: Any) -> Concat:
     return Concat(*parts, output_field=CharField())
 
 
 def handler_key() -> Switch:
-    """Keys "dept:<id>", "street:<code>", "community:<code>" or "property:<code>": the current
-    handler, or for a case with none now (closed, returned, reopened) its last one."""
-    latest = _latest_dispatch().annotate(key=_dispatched_handler_key()).values("key")[:1]
+    """Keys "dept:<id>", "street:<code>", "community:<code>" or "property:<code>": the last
+    handler (the current one, or for a closed case the one that had it)."""
     return Switch(
         When(
-            handler_department__isnull=False,
-            then=_key(Value("dept:"), Cast("handler_department_id", CharField())),
+            last_handler_department__isnull=False,
+            then=_key(Value("dept:"), Cast("last_handler_department_id", CharField())),
         ),
-        When(~Q(handler_unit_code=""), then=_key("handler_type", Value(":"), "handler_unit_code")),
-        default=Subquery(latest, output_field=CharField()),
+        When(
+            ~Q(last_handler_unit_code=""),
+            then=_key("last_handler_type", Value(":"), "last_handler_unit_code"),
+        ),
+        default=Value(None),
         output_field=CharField(),
     )
 
 
-def department_key() -> Switch:
-    """The handling department's id, now or (no handler now) at the latest dispatch."""
-    latest = (
-        _latest_dispatch()
-        .annotate(department=Cast(KT("data__department"), IntegerField()))
-        .values("department")[:1]
-    )
-    return Switch(
-        When(~Q(handler_type=""), then=F("handler_department_id")),
-        default=Subquery(latest, output_field=IntegerField()),
-        output_field=IntegerField(),
-    )
+def department_key() -> F:
+    """The last handling department's id."""
+    return F("last_handler_department_id")
 
 
 def _names(model: Any, field_name: str, keys: Iterable[Any]) -> dict[Any, str]:

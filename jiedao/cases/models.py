@@ -265,6 +265,14 @@ class Case(ScopedModel):
         verbose_name=_("property-management company"),
     )
 
+    # The last handler, kept after closing (the current one is cleared): metrics group closed
+    # cases by it, and the department that handled a case still sees it.
+    last_handler_type = models.CharField(max_length=16, choices=HandlerType.choices, blank=True)
+    last_handler_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    last_handler_unit_code = models.CharField(max_length=24, blank=True)
+
     created_at = models.DateTimeField(_("received at"), auto_now_add=True)
     registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)

@@ -44,7 +44,12 @@ def case_visibility_q(actor: Any) -> Q | None:
         departments = sorted(scope.department_ids)
         with unscoped():
             summoned = Summons.all_objects.filter(department_id__in=departments).values("case_id")
-        query |= Q(handler_department_id__in=departments) | Q(pk__in=summoned)
+        query |= (
+            Q(handler_department_id__in=departments)
+            # A department keeps the cases it closed (not the ones it returned as not its own).
+            | Q(last_handler_department_id__in=departments, node=Node.CLOSED)
+            | Q(pk__in=summoned)
+        )
     if getattr(actor, "is_authenticated", False):
         query |= Q(reporter_id=actor.pk)
     return query

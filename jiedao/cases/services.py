@@ -35,7 +35,7 @@ from jiedao.cases.models import (
 from jiedao.cases.workflow import TABLE, Action, may_act
 from jiedao.core.scopes import unscoped
 from jiedao.territory.models import Department, Grid, StandardAddress
-from jiedao.workdays.calendar import add_hours, add_working_days, calendar_for_code
+from jiedao.workdays.calendar import Deadline, add_hours, add_working_days, calendar_for_code
 
 
 class TransitionConflict(Exception):
@@ -262,22 +262,42 @@ def _require_note(note: str, message: str) -> None:
 
 
 def _register(case: Case, note: str, data: dict) -> None:
-    _start_the_clock(case, timezone.now())
+    start_the_clock(case, timezone.now())
 
 
-def _start_the_clock(case: Case, at: Any) -> None:
-    """Registration (or reopening) starts the resolve and contact deadlines."""
+CountDays = Callable[[Any, int], Deadline]
+
+
+def start_the_clock(case: Case, at: Any, count_days: CountDays | None = None) -> None:
+    """Registration (or reopening) starts the resolve and contact deadlines. ``count_days``
+    (start, days) → deadline lets a bulk writer (the demo) reuse one calendar."""
     case.registered_at = at
     case.contact_due = add_hours(at, case.category.contact_hours)
     days = case.category.urgent_deadline_days if case.urgent else case.category.deadline_days
-    _set_resolve_due(case, days)
+    _set_resolve_due(case, days, count_days)
 
 
-def _set_resolve_due(case: Case, days: int) -> None:
+def _set_resolve_due(case: Case, days: int, count_days: CountDays | None = None) -> None:
     assert case.registered_at is not None, "deadlines run from registration"
-    deadline = add_working_days(case.registered_at, days, calendar_for_code(case.territory_code))
+    if count_days is None:
+        deadline = add_working_days(
+            case.registered_at, days, calendar_for_code(case.territory_code)
+        )
+    else:
+        deadline = count_days(case.registered_at, days)
     case.resolve_due = deadline.due_at
     case.deadline_note = deadline.basis_note[:300]
+
+
+def start_acknowledge_clock(case: Case, at: Any) -> None:
+    """Dispatch starts the acknowledge deadline (the category's minutes; urgent ones if urgent)."""
+    case.dispatched_at, case.acknowledged_at = at, None
+    minutes = (
+        case.category.urgent_acknowledge_minutes
+        if case.urgent
+        else case.category.acknowledge_minutes
+    )
+    case.acknowledge_due = add_hours(at, minutes / 60)
 
 
 def _reject(case: Case, note: str, data: dict) -> None:
@@ -292,14 +312,13 @@ def _dispatch(case: Case, note: str, data: dict) -> None:
         route = routing.resolve_route(case.category, case.territory_code)
         handler_type, department = route.handler_type, department or route.department
     _set_handler(case, HandlerType(handler_type), department, data.get("organisation"))
-    now = timezone.now()
-    case.dispatched_at, case.acknowledged_at = now, None
-    minutes = (
-        case.category.urgent_acknowledge_minutes
-        if case.urgent
-        else case.category.acknowledge_minutes
+    start_acknowledge_clock(case, timezone.now())
+    # The event records whom the case went to, also when the routing table chose.
+    data.update(
+        handler_type=case.handler_type,
+        department=case.handler_department_id,
+        unit_code=case.handler_unit_code,
     )
-    case.acknowledge_due = add_hours(now, minutes / 60)
 
 
 def _set_handler(case: Case, handler_type: str, department: Any, organisation: Any) -> None:
@@ -321,6 +340,9 @@ def _set_handler(case: Case, handler_type: str, department: Any, organisation: A
     else:
         case.handler_department = None
         case.handler_unit_code = routing.unit_code_for(handler_type, case.territory_code)
+    case.last_handler_type = case.handler_type
+    case.last_handler_department = case.handler_department
+    case.last_handler_unit_code = case.handler_unit_code
 
 
 def _clear_handler(case: Case) -> None:
@@ -445,7 +467,7 @@ def _reopen(case: Case, note: str, data: dict) -> None:
     case.extension = ExtensionState.NONE
     case.dispatched_at = case.acknowledged_at = case.acknowledge_due = None
     case.handled_at = case.verified_at = case.closed_at = None
-    _start_the_clock(case, timezone.now())
+    start_the_clock(case, timezone.now())
 
 
 EFFECTS: dict[str, Callable[[Case, str, dict], None]] = {

@@ -53,8 +53,9 @@ def summon_departments(
     departments = list(departments)
     _check_summons(actor, locked, departments, reason)
     now = timezone.now()
-    report_due = add_hours(now, report_hours or _acknowledge_hours(locked))
-    due = part_due or _default_part_due(locked, now)
+    default_report, default_part = default_deadlines(locked, now)
+    report_due = add_hours(now, report_hours) if report_hours else default_report
+    due = part_due or default_part
     if due <= report_due:
         raise ValidationError(
             _("The part must be due after the departments report."), code="part_due"
@@ -111,19 +112,25 @@ def _check_summons(actor: Any, case: Case, departments: list[Department], reason
         raise ValidationError(_("Say why the departments are needed."), code="reason")
 
 
-def _acknowledge_hours(case: Case) -> float:
+def default_deadlines(
+    case: Case, at: datetime, count_days: Any = None
+) -> tuple[datetime, datetime]:
+    """报到 within the category's acknowledge time (2 h, urgent 30 min); the part with the case's
+    resolve deadline, or 3 working days when that is already past. ``count_days`` as in
+    ``services.start_the_clock``."""
     minutes = (
         case.category.urgent_acknowledge_minutes
         if case.urgent
         else case.category.acknowledge_minutes
     )
-    return minutes / 60
-
-
-def _default_part_due(case: Case, now: datetime) -> datetime:
-    if case.resolve_due and case.resolve_due > now:
-        return case.resolve_due
-    return add_working_days(now, DEFAULT_PART_DAYS, calendar_for_code(case.territory_code)).due_at
+    report_due = add_hours(at, minutes / 60)
+    if case.resolve_due and case.resolve_due > report_due:
+        return report_due, case.resolve_due
+    if count_days is None:
+        part = add_working_days(at, DEFAULT_PART_DAYS, calendar_for_code(case.territory_code))
+    else:
+        part = count_days(at, DEFAULT_PART_DAYS)
+    return report_due, part.due_at
 
 
 @transaction.atomic

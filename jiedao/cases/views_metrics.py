@@ -17,11 +17,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView, View
 
-from jiedao.audit.models import AuditEntry
-from jiedao.audit.services import log_action
 from jiedao.cases import metrics
 from jiedao.cases.metrics import SCORE, Dimension, Measure, MetricRow, Period
-from jiedao.core.export import xlsx_response
+from jiedao.core.export import audited_xlsx
 from jiedao.core.views_base import StaffOnlyMixin
 
 EARLIEST = date(2000, 1, 1)
@@ -231,25 +229,12 @@ class MetricsExport(StaffOnlyMixin, View):
         dimension, period = form.dimension(), form.period()
         sort, descending = form.sorting()
         result = metrics.report(request.user, period, dimension, sort, descending)
-        name = f"case-metrics-{dimension.key}"
-        response, count = xlsx_response(name, export_columns(dimension, result.measures), [
+        rows = [
             *export_rows(result.rows, result.measures),
             *export_rows([result.totals], result.measures),
-        ])  # fmt: skip
-        log_action(
-            request.user,
-            "export.case_metrics",
-            None,
-            note=f"{count} rows; {period.first_day}–{period.last_day}; {request.GET.urlencode()}",
-            territory_code=_first_territory(request.user),
-            kind=AuditEntry.Kind.SENSITIVE_READ,
-        )
-        return response
-
-
-def _first_territory(user: Any) -> str:
-    """Exports show in the audit trail of the exporter's first territory grant."""
-    return next((g.node_code for g in user.active_grants if g.node_code), "")
+        ]
+        columns = export_columns(dimension, result.measures)
+        return audited_xlsx(request, f"case_metrics-{dimension.key}", columns, rows)
 
 
 def export_columns(dimension: Dimension, measures: tuple[Measure, ...]) -> list[tuple[str, Any]]:

@@ -42,6 +42,8 @@ def navigation(user: Any) -> list[NavItem]:
             ]
         items.append(NavItem(_("Departments"), "territory:department_list"))
         items.append(NavItem(_("Working-day calendar"), "workdays:index"))
+    if user.is_staff_member:
+        items.append(NavItem(_("Case metrics"), "cases:metrics"))
     if user.has_perm("cases.edit_catalogue"):
         items.append(NavItem(_("Catalogue and routing"), "cases:category_list"))
     if user.has_perm("audit.view_trail"):

@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from jiedao.accounts.models import RoleGrant
 from jiedao.accounts.roles import Role
-from jiedao.cases import routing, services
+from jiedao.cases import routing, services, summons
 from jiedao.cases.catalogue import load_default_catalogue
 from jiedao.cases.models import (
     DEPARTMENT_HANDLERS,
@@ -74,7 +74,6 @@ from jiedao.territory.models import Building, Department, Organisation
 from jiedao.workdays.calendar import (
     SHANGHAI,
     Deadline,
-    add_hours,
     add_working_days,
     calendar_for_code,
     is_working_day,
@@ -88,11 +87,6 @@ CASES_PER_YEAR = 8000  # at scale 1
 INSERT_BATCH = 5000
 DAYS = 365
 URGENT_SHARE = 0.045  # plus the hazards, which are urgent about half the time: ~5 % in all
-# 吹哨报到: a summoned department reports within 2 hours and records its part within 3 working
-# days. TODO(cases issue, summons service): take both from the summons service once it exists.
-SUMMONS_REPORT_HOURS = 2
-SUMMONS_PART_WORKING_DAYS = 3
-
 # --- The demo's routing table --------------------------------------------------------------
 # Rules for the district (every street in it): 小类 → (handler type, department code suffix).
 # A 大类 code stands for all its 小类. Every 小类 whose default handler is a department or a
@@ -705,15 +699,12 @@ def _dispatch(walk: Walk, action: str, at: datetime, note: str, data: dict) -> N
         handler_type, department = walk.h.route(case)
     organisation = walk.h.property_company(case) if handler_type == HandlerType.PROPERTY else None
     services._set_handler(case, HandlerType(handler_type), department, organisation)
-    case.dispatched_at, case.acknowledged_at = at, None
-    # Mirrors services._dispatch (which reads the clock): acknowledge within the category's
-    # minutes, the urgent ones when urgent.
-    minutes = (
-        case.category.urgent_acknowledge_minutes
-        if case.urgent
-        else case.category.acknowledge_minutes
+    services.start_acknowledge_clock(case, at)
+    data.update(
+        handler_type=case.handler_type,
+        department=case.handler_department_id,
+        unit_code=case.handler_unit_code,
     )
-    case.acknowledge_due = add_hours(at, minutes / 60)
 
 
 Effect = Callable[["Walk", str, datetime, str, dict], None]
@@ -888,14 +879,13 @@ class CaseHistory:
         """services._start_the_clock with the step's time and one calendar snapshot for the
         whole run (the services read the calendar's generation on every call; nothing changes
         it while the world is written)."""
-        case.registered_at = at
-        case.contact_due = add_hours(at, case.category.contact_hours)
-        days = case.category.urgent_deadline_days if case.urgent else case.category.deadline_days
+        services.start_the_clock(case, at, self.count_days)
+
+    def count_days(self, at: datetime, days: int) -> Deadline:
         key = (local_date(at), days)  # the deadline depends on the day only: count once per day
         if (deadline := self.deadlines.get(key)) is None:
             deadline = self.deadlines[key] = add_working_days(at, days, self.calendar)
-        case.resolve_due = deadline.due_at
-        case.deadline_note = deadline.basis_note[:300]
+        return deadline
 
     def route(self, case: Case) -> tuple[str, Department | None]:
         # resolve_route depends on the grid only through the rules whose territory covers it.
@@ -1196,8 +1186,7 @@ class CaseHistory:
             department = self.departments[suffix]
             if department.pk == case.handler_department_id:
                 continue
-            report_due = add_hours(summoned_at, SUMMONS_REPORT_HOURS)
-            part_due = add_working_days(summoned_at, SUMMONS_PART_WORKING_DAYS, self.calendar)
+            report_due, part_due = summons.default_deadlines(case, summoned_at, self.count_days)
             if o.summon_late:
                 reported = report_due + timedelta(minutes=rng.uniform(20, 600))
             else:
@@ -1221,7 +1210,7 @@ class CaseHistory:
                     summoned_by_id=walk.desk[0],
                     summoned_at=summoned_at,
                     report_due=report_due,
-                    part_due=part_due.due_at,
+                    part_due=part_due,
                     reported_at=reported_at,
                     reported_by_id=reported_by,
                     part=part,

@@ -906,7 +906,10 @@ def damage(data: dict, defect: str, value: str) -> None:
 
 
 FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI must not depend on luck
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -927,7 +930,8 @@ def test_damaged_requests_are_refused_with_an_error_array(
     controls = any(open311.CONTROL.search(f"{k}{v}") for k, v in data.items())
     if defects & {"no key", "bad key"}:
         expected = {403}
-    elif controls or "no code" in defects:  # refused before the service is looked up
+    elif controls or ("no code" in defects and "unknown code" not in defects):
+        # refused before the service is looked up ("unknown code" is applied after "no code")
         expected = {400}
     elif defects & {"unknown code", "main code"}:
         expected = {404}

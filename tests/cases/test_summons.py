@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import translation
 from freezegun import freeze_time
 
 from jiedao.accounts.roles import Role
@@ -17,6 +18,13 @@ from jiedao.core.scopes import unscoped
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Refusals are checked in English (the default language is zh-hans)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

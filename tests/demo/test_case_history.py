@@ -203,7 +203,7 @@ def test_deadlines_are_the_services_own(demo):
     for case in plain.select_related("category")[:300]:
         again = Case(category=case.category, urgent=case.urgent, grid_id=case.grid_id)
         again.territory_code = case.territory_code
-        services._start_the_clock(again, case.registered_at)
+        services.start_the_clock(again, case.registered_at)
         assert (again.resolve_due, again.contact_due) == (case.resolve_due, case.contact_due)
         assert again.deadline_note == case.deadline_note
         if case.dispatched_at:

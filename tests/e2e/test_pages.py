@@ -25,6 +25,11 @@ PAGES = [
     "/cases/desk/",
     "/cases/hotline/",
     "/cases/map/",
+    "/cases/metrics/",
+    "/cases/league/",
+    "/cases/catalogue/categories/",
+    "/cases/catalogue/routing/",
+    "/notifications/",
 ]
 DETAIL_LISTS = {
     "street": "/territory/streets/",
