@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from jiedao.accounts.roles import Role
@@ -172,7 +172,8 @@ def department_summonses(actor: Any) -> QuerySet[Summons]:
             Summons.objects.filter(department_id__in=department_ids, part_recorded_at__isnull=True)
             .exclude(case__node__in=[Node.CLOSED, Node.REJECTED, Node.MERGED])
             .select_related("case", "case__category", "department")
-            .order_by("report_due", "pk")
+            # Not yet reported first (报到 is the urgent part), then by deadline.
+            .order_by(F("reported_at").asc(nulls_first=True), "report_due", "pk")
         )
 
 

@@ -189,13 +189,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
     """The handler's inbox: cases their department, community workstation or street office
     holds now, and 吹哨 summonses waiting for their department."""
     _require_roles(request.user, HANDLERS)
-    rows = selectors.handler_inbox(request.user)
+    filters = DeskFilterForm(request.GET or None)
+    rows = _filtered(selectors.handler_inbox(request.user), filters)
     queue = request.GET.get("queue", "")
     if queue in Node.values:
         rows = rows.filter(node=queue)
     context = {
+        "filters": filters,
         "page_obj": _page(request, rows),
-        "summonses": list(selectors.department_summonses(request.user)[:100]),
+        "summonses": Paginator(selectors.department_summonses(request.user), 50).get_page(
+            request.GET.get("summons_page")
+        ),
         "queue": queue,
         "queues": [
             (n.value, n.label)

@@ -42,11 +42,13 @@ def _photo(tmp_path) -> str:
     return str(path)
 
 
-def _step(page, label: str, note: str = "") -> None:
-    """Open the step's panel on the case page, add a note, and take it."""
+def _step(page, label: str, note: str = "", **choices: str) -> None:
+    """Open the step's panel on the case page, choose, add a note, and take it."""
     step = page.locator("details.step", has=page.locator("summary", has_text=label)).first
     if step.get_attribute("open") is None:
         step.locator("summary").click()
+    for name, value in choices.items():
+        step.locator(f"select[name={name}]").select_option(value)
     if note:
         step.locator("textarea[name=note]").fill(note)
     step.locator("button[type=submit]").click()
@@ -63,9 +65,8 @@ def test_a_case_goes_round_the_whole_loop(browser, demo_server, journey_facts, a
     base = demo_server.base_url
 
     def as_user(username: str, **options):
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, locale="zh-CN", **options
-        )
+        options = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", **options}
+        context = browser.new_context(**options)
         context.set_default_timeout(15_000)
         page = context.new_page()
         sign_in(page, base, username)
@@ -84,7 +85,8 @@ def test_a_case_goes_round_the_whole_loop(browser, demo_server, journey_facts, a
         permissions=["geolocation"],
     )
     phone.goto(f"{base}/cases/report/")
-    phone.select_option("select[name=category]", index=1)
+    rubbish = phone.locator("select[name=category] option", has_text="垃圾").first
+    phone.select_option("select[name=category]", rubbish.get_attribute("value"))
     phone.fill("textarea[name=description]", "楼下垃圾桶已经满了三天，没人清运，气味很大")
     phone.click("[data-locate]")
     phone.wait_for_function("document.querySelector('input[name=lng]').value !== ''")
@@ -100,7 +102,7 @@ def test_a_case_goes_round_the_whole_loop(browser, demo_server, journey_facts, a
     # The street registers it, sends it to the community and summons the department.
     street.goto(case_url)
     _step(street, "立案")
-    _step(street, "派遣")
+    _step(street, "派遣", handler_type="community")
     street.locator("details.step summary", has_text="吹哨").click()
     street.get_by_label(journey_facts["department"]).check()
     street.fill("textarea[name=reason]", "涉及占道，需要城管执法")
@@ -113,7 +115,8 @@ def test_a_case_goes_round_the_whole_loop(browser, demo_server, journey_facts, a
     # The department reports (报到) and records its part.
     dept_ctx, dept = as_user("department")
     dept.goto(f"{base}/cases/inbox/")
-    dept.click(f"a[href='{case_url.removeprefix(base)}']")
+    assert dept.locator("#summons-heading").is_visible()
+    dept.goto(case_url)
     dept.click("form[action$='/report/'] button[type=submit]")
     dept.fill("textarea[name=part]", "已现场执法，责令商户清理占道物品")
     dept.click("form[action$='/part/'] button[type=submit]")
@@ -122,7 +125,10 @@ def test_a_case_goes_round_the_whole_loop(browser, demo_server, journey_facts, a
 
     # The community workstation acknowledges, handles and reports it done.
     ws_ctx, ws = as_user("workstation")
+    case_no = case_url.rstrip("/").rsplit("/", 1)[-1]
     ws.goto(f"{base}/cases/inbox/")
+    ws.fill("input[name=q]", case_no)  # find it by its number
+    ws.click("form.search button[type=submit]")
     ws.click(f"a[href='{case_url.removeprefix(base)}']")
     _step(ws, "签收")
     _step(ws, "联系")
@@ -133,7 +139,8 @@ def test_a_case_goes_round_the_whole_loop(browser, demo_server, journey_facts, a
     # The grid worker verifies on site, from the to-do list.
     grid_ctx, grid = as_user("gridworker")
     grid.goto(f"{base}/cases/todo/")
-    grid.click(f"a[href='{case_url.removeprefix(base)}']")
+    assert grid.locator(f"a[href='{case_url.removeprefix(base)}']").count() == 1
+    grid.goto(case_url)
     _step(grid, "核查", "现场已清理干净")
 
     # The street closes it.
