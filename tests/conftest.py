@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from django.utils import translation
 from hypothesis import settings as hypothesis_settings
 
 from jiedao.accounts.roles import Role
@@ -14,6 +15,14 @@ from tests import factories as f
 hypothesis_settings.register_profile("ci", derandomize=True)
 hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def messages_in_english():
+    """Service refusals are asserted in English; pages still follow each request's language
+    (zh-hans by default), since the locale middleware activates its own per request."""
+    with translation.override("en"):
+        yield
 
 
 @dataclass

@@ -52,7 +52,12 @@ function featureStyle(feature) {
 function bindFeature(feature, layer) {
   const { name, url, role } = feature.properties || {};
   const area = feature.geometry?.type !== "Point";
-  if (name) layer.bindTooltip(name, area && role === "child" ? { permanent: true, direction: "center", className: "map-label" } : {});
+  if (name) {
+    // A text node, never HTML: names come from editable data (categories, places).
+    const label = document.createElement("span");
+    label.textContent = name;
+    layer.bindTooltip(label, area && role === "child" ? { permanent: true, direction: "center", className: "map-label" } : {});
+  }
   if (url) layer.on("click", () => window.location.assign(url));
 }
 

@@ -19,7 +19,7 @@ from pydantic import ConfigDict
 
 from jiedao.cases import selectors
 from jiedao.cases.coords import CRS
-from jiedao.cases.models import FINAL_NODES, Case, Category, Channel, HandlerType, Node, Rating
+from jiedao.cases.models import Case, Category, Channel, HandlerType, Node, Rating
 from jiedao.cases.services import TransitionConflict, TransitionNotAllowed, submit_case, transition
 from jiedao.cases.workflow import (
     TABLE,
@@ -36,9 +36,6 @@ ERRORS: dict[int | tuple[int, ...], Any] = {(401, 403, 404, 409, 422): Error}
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 2000
 MAX_IDEMPOTENCY_KEY = 120  # Case.idempotency_key
-# Grants that let staff see the caller's name and phone on the cases of their territory: the
-# roles that work cases (domain.md §10, least necessary). Committee members and residents see
-# cases without the caller's contact; department staff see it while their department handles.
 ORDERINGS = ("created_at", "resolve_due", "acknowledge_due", "id")
 # The body fields each action reads; any other action refuses them rather than ignore them.
 ACTION_FIELDS: dict[str, frozenset[str]] = {
@@ -214,11 +211,7 @@ class ActionIn(Schema):
 
 
 def is_overdue(case: Case) -> bool:
-    return (
-        case.resolve_due is not None
-        and case.resolve_due < timezone.now()
-        and case.node not in FINAL_NODES
-    )
+    return case.is_overdue
 
 
 def available_actions(actor: Any, case: Case) -> list[str]:
@@ -249,7 +242,7 @@ def _detail(actor: Any, case: Case) -> dict[str, Any]:
                 "to_node": e.to_node,
                 "actor": e.actor_label if staff else "",
                 "at": e.at,
-                "note": e.note,
+                "note": e.note if staff else "",  # staff notes are internal
             }
             for e in selectors.events_of(case)
         ],
@@ -267,7 +260,7 @@ def _detail(actor: Any, case: Case) -> dict[str, Any]:
                 "reported_late": s.reported_late,
                 "part_late": s.part_late,
             }
-            for s in selectors.summonses_of(case)
+            for s in (selectors.summonses_of(case) if staff else [])
         ],
     )
     for name in CaseDetailOut.model_fields:
@@ -325,7 +318,7 @@ def _filtered(
     if territory:
         rows = rows.filter(code_within("territory_code", territory))
     if overdue is not None:
-        late = Q(resolve_due__lt=timezone.now()) & ~Q(node__in=sorted(FINAL_NODES))
+        late = selectors.queue_q("overdue")
         rows = rows.filter(late) if overdue else rows.exclude(late)
     if department is not None:
         rows = rows.filter(handler_department_id=department)

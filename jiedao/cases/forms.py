@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from jiedao.cases.models import Category, Channel, HandlerType, Rating
+from jiedao.cases.models import Category, Channel, HandlerType, Node, Rating
 from jiedao.core.scopes import code_within, unscoped
 from jiedao.territory.models import Department, StandardAddress
 
@@ -164,7 +164,7 @@ class ActionForm(forms.Form):
     """One step of the workflow on the case page; the service decides whether it is allowed."""
 
     action = forms.CharField(widget=forms.HiddenInput)
-    expected_node = forms.CharField(widget=forms.HiddenInput)
+    expected_node = forms.ChoiceField(choices=Node.choices, widget=forms.HiddenInput)
     note = forms.CharField(
         label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )

@@ -38,7 +38,15 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from jiedao.cases import selectors
-from jiedao.cases.models import Case, Category, HandlerType, Node, Rating, Summons
+from jiedao.cases.models import (
+    NO_CALLER_CHANNELS,
+    Case,
+    Category,
+    HandlerType,
+    Node,
+    Rating,
+    Summons,
+)
 from jiedao.core.db import replica
 from jiedao.core.scopes import unscoped
 from jiedao.territory.models import Community, Department, Street
@@ -65,11 +73,9 @@ def case_filters(prefix: str = "") -> dict[str, Q]:
     return {
         "dispatched": q(dispatched_at__isnull=False),
         # NULL never compares: an unacknowledged or uncontacted case is not "in time".
-        "responded": q(
-            dispatched_at__isnull=False,
-            acknowledged_at__lte=f("acknowledge_due"),
-            contacted_at__lte=f("contact_due"),
-        ),
+        # A patrol finding has no caller to contact: acknowledging in time is the response.
+        "responded": q(dispatched_at__isnull=False, acknowledged_at__lte=f("acknowledge_due"))
+        & (q(contacted_at__lte=f("contact_due")) | q(channel__in=sorted(NO_CALLER_CHANNELS))),
         "rated": rated,
         "solved": rated & q(solved=True),
         "satisfied": q(rating__in=[Rating.SATISFIED, Rating.MOSTLY_SATISFIED]),

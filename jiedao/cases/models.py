@@ -127,6 +127,12 @@ class Channel(models.TextChoices):
     OPEN311 = "open311", _("Open311")
 
 
+# Cases without a caller: a grid worker's own finding has nobody to contact or call back.
+NO_CALLER_CHANNELS = frozenset({Channel.PATROL})
+# Cases an operator types in for a caller: the operator is not the reporter.
+OPERATOR_CHANNELS = frozenset({Channel.HOTLINE, Channel.SERVICE_CENTRE})
+
+
 class Node(models.TextChoices):
     """The internal workflow node (domain.md §3)."""
 

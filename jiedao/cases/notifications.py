@@ -30,6 +30,7 @@ from django.db.models import Q
 from jiedao.accounts.models import RoleGrant
 from jiedao.accounts.roles import Role
 from jiedao.cases.models import Case, HandlerType, Summons
+from jiedao.cases.workflow import HANDLER_ROLE
 from jiedao.core.scopes import unscoped
 from jiedao.notify import services as notify
 from jiedao.notify.kinds import due_param
@@ -116,13 +117,13 @@ def handler_grants(case: Case) -> Q | None:
     """The grants of everyone acting for the case's current handler (workflow.acts_for_handler):
     staff of the handling department; workstation staff of the handling community (also for a
     property company); street staff of the handling street."""
+    role = HANDLER_ROLE.get(case.handler_type)
+    if role is None:
+        return None
     if case.handler_department_id:
-        return Q(role=Role.DEPARTMENT_STAFF, department_id=case.handler_department_id)
-    if case.handler_type in (HandlerType.COMMUNITY, HandlerType.PROPERTY):
-        return Q(role=Role.WORKSTATION_STAFF, community__code=case.handler_unit_code)
-    if case.handler_type == HandlerType.STREET:
-        return Q(role=Role.STREET_STAFF, street__code=case.handler_unit_code)
-    return None
+        return Q(role=role, department_id=case.handler_department_id)
+    node = "street" if case.handler_type == HandlerType.STREET else "community"
+    return Q(role=role, **{f"{node}__code": case.handler_unit_code})
 
 
 def handler_name(case: Case) -> str:

@@ -15,10 +15,10 @@ from django.utils import timezone
 from jiedao.accounts.roles import Role
 from jiedao.cases.models import (
     HANDLER_NODES,
+    NO_CALLER_CHANNELS,
     Case,
     CaseAttachment,
     CaseEvent,
-    HandlerType,
     Node,
     Summons,
 )
@@ -26,6 +26,7 @@ from jiedao.cases.workflow import (
     APPROVERS,
     CALLERS_BACK,
     DISPATCHERS,
+    HANDLER_ROLE,
     HANDLERS,
     VERIFIERS,
     acts_for_handler,
@@ -125,7 +126,7 @@ def queue_q(queue: str, now: Any = None) -> Q:
     if queue in Node.values:
         return Q(node=queue)
     if queue == "unrated":
-        return Q(node=Node.CLOSED, rating="")
+        return Q(node=Node.CLOSED, rating="") & ~Q(channel__in=sorted(NO_CALLER_CHANNELS))
     open_q = Q(node__in=OPEN_NODES)
     if queue == "overdue":  # a verified case only waits for closing
         return open_q & Q(resolve_due__lt=now) & ~Q(node=Node.VERIFIED)
@@ -147,10 +148,8 @@ def handler_inbox(actor: Any) -> QuerySet[Case]:
     department_ids = actor.scope_for({Role.DEPARTMENT_STAFF}).department_ids
     if department_ids:
         query |= Q(handler_department_id__in=sorted(department_ids))
-    for role, types in (
-        (Role.WORKSTATION_STAFF, (HandlerType.COMMUNITY, HandlerType.PROPERTY)),
-        (Role.STREET_STAFF, (HandlerType.STREET,)),
-    ):
+    for role in (Role.WORKSTATION_STAFF, Role.STREET_STAFF):
+        types = [kind for kind, acting in HANDLER_ROLE.items() if acting == role]
         scope = actor.scope_for({role})
         if scope.everything or scope.prefixes:
             query |= Q(handler_type__in=types) & (
@@ -182,7 +181,7 @@ def grid_worker_todo(actor: Any) -> dict[str, QuerySet[Case]]:
     rows = in_territory(actor, frozenset({Role.GRID_WORKER}))
     return {
         "verify": rows.filter(node=Node.HANDLED).order_by("handled_at", "pk"),
-        "callback": rows.filter(node=Node.CLOSED, rating="").order_by("closed_at", "pk"),
+        "callback": rows.filter(queue_q("unrated")).order_by("closed_at", "pk"),
     }
 
 

@@ -22,6 +22,8 @@ from jiedao.cases.coords import to_wgs84
 from jiedao.cases.models import (
     DEPARTMENT_HANDLERS,
     FINAL_NODES,
+    NO_CALLER_CHANNELS,
+    OPERATOR_CHANNELS,
     PRIVATE_FIELDS,
     Case,
     CaseEvent,
@@ -48,8 +50,12 @@ class TransitionConflict(Exception):
                 "Someone else changed this case first: it is now “%(actual)s”, not "
                 "“%(expected)s”. Reload it and try again."
             )
-            % {"actual": Node(actual).label, "expected": Node(expected).label}
+            % {"actual": _node_label(actual), "expected": _node_label(expected)}
         )
+
+
+def _node_label(node: str) -> str:
+    return str(Node(node).label) if node in Node.values else node
 
 
 class TransitionNotAllowed(ValidationError):
@@ -101,7 +107,8 @@ def submit_case(
         caller_name="" if anonymous else caller_name,
         caller_phone=caller_phone,
         anonymous=anonymous,
-        reporter=actor if getattr(actor, "pk", None) else None,
+        # The operator who typed a call in is in the intake event, not the case's reporter.
+        reporter=actor if getattr(actor, "pk", None) and channel not in OPERATOR_CHANNELS else None,
         source_system=source_system,
         idempotency_key=idempotency_key,
         external_id=external_id,
@@ -355,7 +362,8 @@ def _return(case: Case, note: str, data: dict) -> None:
     _clear_handler(case)
     case.return_count += 1
     case.acknowledge_due = case.acknowledged_at = case.dispatched_at = None
-    case.extension = ExtensionState.NONE
+    if case.extension == ExtensionState.REQUESTED:  # an approved one stays with its deadline
+        case.extension = ExtensionState.NONE
 
 
 def _acknowledge(case: Case, note: str, data: dict) -> None:
@@ -423,10 +431,10 @@ def _close_followers(case: Case, note: str) -> None:
 
 
 def _merge(case: Case, note: str, data: dict) -> None:
-    target = data.get("into")
-    if isinstance(target, int):
-        with unscoped():
-            target = Case.objects.filter(pk=target).first()
+    into = data.get("into")
+    pk = getattr(into, "pk", into)
+    with unscoped():  # locked: a target closing at this moment must see its new follower
+        target = Case.objects.select_for_update(of=("self",)).filter(pk=pk).first() if pk else None
     if target is None or target.pk == case.pk:
         raise ValidationError(_("Choose the case to merge this one into."), code="merge_target")
     if target.node in FINAL_NODES or target.street_code != case.street_code:
@@ -434,6 +442,8 @@ def _merge(case: Case, note: str, data: dict) -> None:
             _("A case can only join an open case of the same street."), code="merge_target"
         )
     case.merged_into = target
+    with unscoped():  # cases that had joined this one follow it, so they close with the target
+        Case.objects.filter(merged_into=case, node=Node.MERGED).update(merged_into=target)
 
 
 def _contact(case: Case, note: str, data: dict) -> None:
@@ -442,6 +452,8 @@ def _contact(case: Case, note: str, data: dict) -> None:
 
 
 def _callback(case: Case, note: str, data: dict) -> None:
+    if case.channel in NO_CALLER_CHANNELS:
+        raise ValidationError(_("A patrol finding has no caller to rate it."), code="no_caller")
     if case.rating:
         raise ValidationError(_("The caller's rating is already recorded."), code="rated")
     try:
@@ -464,6 +476,7 @@ def _reopen(case: Case, note: str, data: dict) -> None:
     case.reopen_count += 1
     case.rating = ""
     case.solved = None
+    case.contacted_at = None  # the caller is contacted again in the new round
     case.extension = ExtensionState.NONE
     case.dispatched_at = case.acknowledged_at = case.acknowledge_due = None
     case.handled_at = case.verified_at = case.closed_at = None

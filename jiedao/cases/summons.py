@@ -137,6 +137,8 @@ def default_deadlines(
 def report_to_case(actor: Any, summons: Summons, note: str = "") -> Summons:
     """报到: the summoned department acknowledges and joins (once)."""
     locked = _lock_for_department(actor, summons)
+    if locked.case.node in FINAL_NODES:
+        raise ValidationError(_("The case is already finished."), code="final")
     if locked.reported_at is not None:
         raise ValidationError(_("This department has already reported."), code="reported")
     before = snapshot(locked)
@@ -164,6 +166,8 @@ def record_part(actor: Any, summons: Summons, part: str) -> Summons:
     locked = _lock_for_department(actor, summons)
     if locked.case.node in FINAL_NODES:
         raise ValidationError(_("The case is already finished."), code="final")
+    if locked.part_recorded_at is not None:
+        raise ValidationError(_("The department's part is already recorded."), code="recorded")
     before = snapshot(locked)
     now = timezone.now()
     if locked.reported_at is None:

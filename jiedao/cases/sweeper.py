@@ -61,15 +61,23 @@ def overdue(now: datetime) -> Q:
     )
 
 
+# A finished case no longer waits for anyone's 报到 or part.
+_CASE_OPEN = ~Q(case__node__in=sorted(FINAL_NODES))
+
+
 def report_late(now: datetime) -> Q:
-    return Q(reported_at__isnull=True, report_due__lt=now) & _not_flagged_for(
-        "report_flagged_at", "report_due"
+    return (
+        Q(reported_at__isnull=True, report_due__lt=now)
+        & _CASE_OPEN
+        & _not_flagged_for("report_flagged_at", "report_due")
     )
 
 
 def part_late(now: datetime) -> Q:
-    return Q(part_recorded_at__isnull=True, part_due__lt=now) & _not_flagged_for(
-        "part_flagged_at", "part_due"
+    return (
+        Q(part_recorded_at__isnull=True, part_due__lt=now)
+        & _CASE_OPEN
+        & _not_flagged_for("part_flagged_at", "part_due")
     )
 
 

@@ -132,7 +132,7 @@ def _filtered(rows: Any, form: DeskFilterForm) -> Any:
         term = data["q"].strip()
         rows = (
             rows.filter(pk=int(term))
-            if term.isdigit()
+            if term.isdecimal() and len(term) < 12
             else rows.filter(description__icontains=term)
         )
     if data["category"]:
@@ -164,7 +164,7 @@ def _bulk(request: HttpRequest) -> HttpResponse:
     if action not in {a.value for a in BULK_ACTIONS}:
         messages.error(request, _("Choose a step for the selected cases."))
         return redirect(request.get_full_path())
-    ids = [int(v) for v in request.POST.getlist("case") if v.isdigit()]
+    ids = [int(v) for v in request.POST.getlist("case") if v.isdecimal() and len(v) < 12][:200]
     done, failed = 0, []
     for case in selectors.in_territory(request.user, DISPATCHERS).filter(pk__in=ids):
         try:
@@ -214,11 +214,11 @@ def todo(request: HttpRequest) -> HttpResponse:
     """The grid worker's to-do: verify handled cases on site, call back closed ones."""
     _require_roles(request.user, frozenset({Role.GRID_WORKER}))
     lists = selectors.grid_worker_todo(request.user)
-    return render(
-        request,
-        "cases/todo.html",
-        {"verify": lists["verify"][:100], "callback": lists["callback"][:100]},
-    )
+    context = {
+        "verify": Paginator(lists["verify"], 50).get_page(request.GET.get("verify_page")),
+        "callback": Paginator(lists["callback"], 50).get_page(request.GET.get("callback_page")),
+    }
+    return render(request, "cases/todo.html", context)
 
 
 # --- The case page --------------------------------------------------------------------------
@@ -451,9 +451,9 @@ def report(request: HttpRequest) -> HttpResponse:
     prefixes = _community_codes(request.user)
     form = ReportForm(request.POST or None, request.FILES or None, address_prefixes=prefixes)
     if request.method == "POST" and form.is_valid():
-        case, _created = _intake(request, form, Channel.WEB)
+        case, created = _intake(request, form, Channel.WEB)
         if case is not None:
-            messages.success(request, _("Thank you. Your report is number %(n)d.") % {"n": case.pk})
+            _say_received(request, case, created, _("Thank you. Your report is number %(n)d."))
             return redirect(case)
     return render(
         request,
@@ -470,6 +470,16 @@ def _intake_context(
             Grid.objects.filter(code__in=prefixes)
         )
     return {"form": form, "title": title, "areas": areas, "submission": uuid.uuid4().hex}
+
+
+def _say_received(request: HttpRequest, case: Case, created: bool, message: str) -> None:
+    """A form sent again (back button, double tap) finds the first case: say so."""
+    if created:
+        messages.success(request, message % {"n": case.pk})
+    else:
+        messages.info(
+            request, _("This form was already sent: it is number %(n)d.") % {"n": case.pk}
+        )
 
 
 @login_required
@@ -514,9 +524,9 @@ def patrol(request: HttpRequest) -> HttpResponse:
     _require_roles(request.user, frozenset({Role.GRID_WORKER}))
     form = PatrolForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        case, _created = _intake(request, form, Channel.PATROL)
+        case, created = _intake(request, form, Channel.PATROL)
         if case is not None:
-            messages.success(request, _("Finding %(n)d reported.") % {"n": case.pk})
+            _say_received(request, case, created, _("Finding %(n)d reported."))
             return redirect(case)
     prefixes = _community_codes(request.user)
     return render(

@@ -16,7 +16,12 @@ from django.utils.translation import gettext_lazy as _
 
 from jiedao.accounts.predicates import role_in_territory
 from jiedao.accounts.roles import Role
-from jiedao.cases.models import DEPARTMENT_HANDLERS, Case, HandlerType, Node
+from jiedao.cases.models import (
+    DEPARTMENT_HANDLERS,
+    Case,
+    HandlerType,
+    Node,
+)
 
 
 class Action(models.TextChoices):
@@ -108,21 +113,23 @@ def may_act(actor: Any, case: Case, step: Step) -> bool:
     return bool(role_in_territory(*step.roles)(actor, case))
 
 
+# The role that acts for each kind of handler (the workstation answers for a property company).
+HANDLER_ROLE: dict[str, str] = {
+    HandlerType.COMMUNITY: Role.WORKSTATION_STAFF,
+    HandlerType.PROPERTY: Role.WORKSTATION_STAFF,
+    HandlerType.STREET: Role.STREET_STAFF,
+    HandlerType.DEPARTMENT: Role.DEPARTMENT_STAFF,
+    HandlerType.UTILITY: Role.DEPARTMENT_STAFF,
+}
+
+
 def acts_for_handler(actor: Any, case: Case, roles: frozenset[str]) -> bool:
     """The actor holds a grant on the case's current handler, in a role that handles."""
     if case.handler_type in DEPARTMENT_HANDLERS:
         if Role.DEPARTMENT_STAFF not in roles:
             return False
         return case.handler_department_id in actor.scope_for({Role.DEPARTMENT_STAFF}).department_ids
-    role = (
-        {
-            HandlerType.COMMUNITY: Role.WORKSTATION_STAFF,
-            HandlerType.PROPERTY: Role.WORKSTATION_STAFF,  # the workstation answers for the company
-            HandlerType.STREET: Role.STREET_STAFF,
-        }.get(HandlerType(case.handler_type))
-        if case.handler_type
-        else None
-    )
+    role = HANDLER_ROLE.get(case.handler_type)
     if role is None or role not in roles:
         return False
     return bool(actor.scope_for({role}).covers_code(case.handler_unit_code))

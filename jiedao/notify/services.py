@@ -105,23 +105,35 @@ def _pk(obj: Any) -> Any:
 def deliver_sms(message_id: int) -> str:
     """One attempt at sending a queued message (the body of the sending job). Raises when the
     gateway fails, so that the job is retried; the last allowed failure marks it failed."""
-    message = SmsMessage.objects.filter(pk=message_id).first()
-    if message is None or message.status != SmsStatus.QUEUED:
-        return message.status if message is not None else "missing"  # sent already: no resend
     path = sms.backend_path()
-    try:
-        provider_id = sms.get_backend(path).send(message.phone, message.body)
-    except Exception as exc:
-        _record_failure(message, path, exc)
-        raise
-    SmsMessage.objects.filter(pk=message.pk, status=SmsStatus.QUEUED).update(
-        status=SmsStatus.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=str(provider_id or "")[:120],
-        backend=path,
-        attempts=F("attempts") + 1,
-        last_error="",
-    )
+    failure: Exception | None = None
+    # The row stays locked while the gateway is called: a second worker running the same job
+    # skips it instead of sending the text twice.
+    with transaction.atomic():
+        message = (
+            SmsMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, status=SmsStatus.QUEUED)
+            .first()
+        )
+        if message is None:  # sent already, being sent, or gone: no resend
+            current = SmsMessage.objects.filter(pk=message_id).values_list("status", flat=True)
+            return current.first() or "missing"
+        try:
+            provider_id = sms.get_backend(path).send(message.phone, message.body)
+        except Exception as exc:
+            failure = exc
+            _record_failure(message, path, exc)
+        else:
+            SmsMessage.objects.filter(pk=message.pk).update(
+                status=SmsStatus.SENT,
+                sent_at=timezone.now(),
+                provider_message_id=str(provider_id or "")[:120],
+                backend=path,
+                attempts=F("attempts") + 1,
+                last_error="",
+            )
+    if failure is not None:
+        raise failure
     return SmsStatus.SENT
 
 

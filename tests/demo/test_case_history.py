@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils import translation
 
 from jiedao.accounts.models import User
 from jiedao.audit.models import AuditEntry
@@ -63,7 +64,8 @@ def build(seed: int, scale: float) -> WorldBuilder:
 def demo(django_db_setup, django_db_blocker):
     """One small world with its history for the whole module (tests only read it, or write
     inside a savepoint they roll back)."""
-    with django_db_blocker.unblock(), transaction.atomic():
+    # Built in English like every test's own writes (deadline notes are stored as text).
+    with django_db_blocker.unblock(), transaction.atomic(), translation.override("en"):
         builder = build(2026, SCALE)
         with unscoped():
             yield builder
