@@ -22,9 +22,8 @@ from jiedao.cases.coords import CRS
 from jiedao.cases.models import Case, Category, Channel, HandlerType, Node, Rating
 from jiedao.cases.services import TransitionConflict, TransitionNotAllowed, submit_case, transition
 from jiedao.cases.workflow import (
-    TABLE,
     Action,
-    may_act,
+    possible_actions,
 )
 from jiedao.core.api import Error, error
 from jiedao.core.scopes import code_within, unscoped
@@ -215,11 +214,7 @@ def is_overdue(case: Case) -> bool:
 
 
 def available_actions(actor: Any, case: Case) -> list[str]:
-    return [
-        action
-        for (node, action), step in TABLE.items()
-        if node == case.node and may_act(actor, case, step)
-    ]
+    return possible_actions(actor, case)
 
 
 def _detail(actor: Any, case: Case) -> dict[str, Any]:

@@ -134,6 +134,7 @@ class HotlineForm(LocationMixin):
         super().__init__(*args, **kwargs)
         self.fields["address"].queryset = building_addresses(address_prefixes)  # type: ignore[attr-defined]
         self.fields["address"].label = _("Address")
+        self.fields["address"].empty_label = "—"  # type: ignore[attr-defined]
 
 
 class PatrolForm(forms.Form):
@@ -168,7 +169,9 @@ class ActionForm(forms.Form):
     note = forms.CharField(
         label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
-    rating = forms.ChoiceField(label=_("Caller's rating"), choices=Rating.choices, required=False)
+    rating = forms.ChoiceField(
+        label=_("Caller's rating"), choices=[("", "—"), *Rating.choices], required=False
+    )
     solved = forms.TypedChoiceField(
         label=_("Does the caller say the problem is solved?"),
         choices=[("", "—"), ("1", _("Yes")), ("0", _("No"))],

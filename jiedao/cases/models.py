@@ -378,6 +378,10 @@ class Case(ScopedModel):
         return reverse("cases:detail", args=[self.pk])
 
     @property
+    def is_finished(self) -> bool:
+        return self.node in FINAL_NODES
+
+    @property
     def is_overdue(self) -> bool:
         from django.utils import timezone
 
@@ -390,9 +394,11 @@ class Case(ScopedModel):
 
     @property
     def handler_label(self) -> str:
+        from jiedao.territory.selectors import unit_name
+
         if self.handler_department_id:
             return str(self.handler_department)
-        return self.handler_unit_code
+        return unit_name(self.handler_unit_code) if self.handler_unit_code else ""
 
 
 class CaseEvent(ScopedModel):
@@ -521,6 +527,18 @@ class Summons(ScopedModel):
     @property
     def part_late(self) -> bool:
         return self.part_recorded_at is not None and self.part_recorded_at > self.part_due
+
+    @property
+    def report_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.reported_at is None and self.report_due < timezone.now()
+
+    @property
+    def part_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.part_recorded_at is None and self.part_due < timezone.now()
 
 
 class GridIndexGeneration(models.Model):

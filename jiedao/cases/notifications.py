@@ -80,6 +80,12 @@ def _case_changed(case_id: int, action: str, actor_id: int | None) -> None:
         else:  # closing cleared the handler: the dispatchers must send it out again
             street_staff = Q(role=Role.STREET_STAFF, street__code=case.street_code)
             _tell(street_staff, "case_reopened_dispatch", params, case, actor_id)
+    elif action == "request_extension":
+        leaders = Q(role=Role.STREET_LEADER, street__code=case.street_code)
+        _tell(leaders, "extension_requested", params, case, actor_id)
+    elif action in ("approve_extension", "deny_extension"):
+        kind = "extension_approved" if action == "approve_extension" else "extension_denied"
+        _tell(handler_grants(case), kind, params, case, actor_id)
     elif action == "finish":
         _tell(_grid_workers(case), "case_to_verify", params, case, actor_id)
     elif action == "close":

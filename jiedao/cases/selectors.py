@@ -19,6 +19,7 @@ from jiedao.cases.models import (
     Case,
     CaseAttachment,
     CaseEvent,
+    ExtensionState,
     Node,
     Summons,
 )
@@ -109,6 +110,7 @@ OPEN_NODES = (
     Node.VERIFIED,
 )
 NEARLY_DUE = timedelta(hours=24)
+CALLBACK_WINDOW = timedelta(days=14)
 
 
 def in_territory(actor: Any, roles: frozenset[str]) -> QuerySet[Case]:
@@ -125,8 +127,12 @@ def queue_q(queue: str, now: Any = None) -> Q:
     now = now or timezone.now()
     if queue in Node.values:
         return Q(node=queue)
-    if queue == "unrated":
-        return Q(node=Node.CLOSED, rating="") & ~Q(channel__in=sorted(NO_CALLER_CHANNELS))
+    if queue == "unrated":  # the callback is due soon after closing, not months later
+        return Q(node=Node.CLOSED, rating="", closed_at__gte=now - CALLBACK_WINDOW) & ~Q(
+            channel__in=sorted(NO_CALLER_CHANNELS)
+        )
+    if queue == "extension":
+        return Q(extension=ExtensionState.REQUESTED, node__in=OPEN_NODES)
     open_q = Q(node__in=OPEN_NODES)
     if queue == "overdue":  # a verified case only waits for closing
         return open_q & Q(resolve_due__lt=now) & ~Q(node=Node.VERIFIED)

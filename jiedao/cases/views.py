@@ -38,8 +38,7 @@ from jiedao.cases.workflow import (
     HANDLERS,
     TABLE,
     Action,
-    actions_from,
-    may_act,
+    possible_actions,
 )
 from jiedao.core.export import audited_xlsx
 from jiedao.core.scopes import unscoped
@@ -55,6 +54,7 @@ DESK_QUEUES = [
     "verified",
     "overdue",
     "nearly_due",
+    "extension",
     "unrated",
 ]
 BULK_ACTIONS = (Action.REGISTER, Action.DISPATCH, Action.CLOSE)
@@ -150,7 +150,8 @@ def _queue_label(queue: str) -> str:
     return {
         "overdue": _("Overdue"),
         "nearly_due": _("Due within 24 h"),
-        "unrated": _("Closed, not yet rated"),
+        "unrated": _("Closed, to call back"),
+        "extension": _("Extensions to decide"),
     }[queue]
 
 
@@ -266,9 +267,8 @@ def _district_departments(case: Case) -> Any:
 def _action_forms(user: Any, case: Case) -> list[dict[str, Any]]:
     """One small form per step the user may take now."""
     forms = []
-    for action in actions_from(case.node):
-        step = TABLE[(case.node, action)]
-        if action == Action.MERGE or not may_act(user, case, step):
+    for action in possible_actions(user, case):
+        if action == Action.MERGE:
             continue  # merging is offered with the duplicate candidates
         form = ActionForm(
             initial={"action": action, "expected_node": case.node},

@@ -18,9 +18,12 @@ from jiedao.accounts.predicates import role_in_territory
 from jiedao.accounts.roles import Role
 from jiedao.cases.models import (
     DEPARTMENT_HANDLERS,
+    NO_CALLER_CHANNELS,
     Case,
+    ExtensionState,
     HandlerType,
     Node,
+    Rating,
 )
 
 
@@ -97,6 +100,46 @@ TABLE: dict[tuple[str, str], Step] = {
 
 def actions_from(node: str) -> list[str]:
     return [action for (start, action) in TABLE if start == node]
+
+
+def makes_sense(case: Case, action: str) -> bool:
+    """Whether offering ``action`` now makes sense beyond the table: the extension steps follow
+    the request, a rating is given once (and never for a finding with no caller), only a
+    dissatisfied caller's case is reopened. The services refuse the same things."""
+    if action == Action.REQUEST_EXTENSION:
+        return case.extension not in (ExtensionState.REQUESTED, ExtensionState.APPROVED)
+    if action in (Action.APPROVE_EXTENSION, Action.DENY_EXTENSION):
+        return case.extension == ExtensionState.REQUESTED
+    if action == Action.CALLBACK:
+        return not case.rating and case.channel not in NO_CALLER_CHANNELS
+    if action == Action.REOPEN:
+        return case.rating == Rating.DISSATISFIED
+    return True
+
+
+def possible_actions(actor: Any, case: Case) -> list[str]:
+    """The steps ``actor`` may take on ``case`` now, the main path first."""
+    found = [
+        action
+        for action in actions_from(case.node)
+        if makes_sense(case, action) and may_act(actor, case, TABLE[(case.node, action)])
+    ]
+    rank = {action: index for index, action in enumerate(MAIN_PATH)}
+    return sorted(found, key=lambda action: rank.get(action, len(MAIN_PATH)))
+
+
+# The forward steps, offered first (a returning or extending step is never the default).
+MAIN_PATH: list[str] = [
+    Action.REGISTER,
+    Action.DISPATCH,
+    Action.ACKNOWLEDGE,
+    Action.START,
+    Action.FINISH,
+    Action.VERIFY,
+    Action.CLOSE,
+    Action.CALLBACK,
+    Action.APPROVE_EXTENSION,
+]
 
 
 def may_act(actor: Any, case: Case, step: Step) -> bool:

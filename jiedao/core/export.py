@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
@@ -57,6 +58,13 @@ def xlsx_response(
 
 def _cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
     if isinstance(value, int | float) or value is None:
+        return value
+    if isinstance(value, datetime):  # a real date in Excel, on Beijing time (Excel has no zones)
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        cell = WriteOnlyCell(sheet, value=local.replace(tzinfo=None))
+        cell.number_format = "yyyy-mm-dd hh:mm"
+        return cell
+    if isinstance(value, date):
         return value
     # Always text: a name like "=HYPERLINK(...)" must never become a formula in Excel or WPS.
     cell = WriteOnlyCell(sheet, value=str(value))

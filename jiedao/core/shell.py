@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from jiedao.accounts.roles import Role
-from jiedao.cases.workflow import DISPATCHERS, HANDLERS
+from jiedao.cases.workflow import APPROVERS, DISPATCHERS, HANDLERS
 from jiedao.territory import selectors
 
 
@@ -100,11 +100,13 @@ def waiting_work(user: Any) -> list[dict[str, Any]]:
 
     if roles & DISPATCHERS:
         counts = cases.queue_counts(
-            cases.in_territory(user, DISPATCHERS), ["received", "overdue", "verified"]
+            cases.in_territory(user, DISPATCHERS), ["received", "overdue", "verified", "extension"]
         )
         tile(_("New cases to register"), counts["received"], "cases:desk", "?queue=received")
         tile(_("Verified, to close"), counts["verified"], "cases:desk", "?queue=verified")
         tile(_("Overdue"), counts["overdue"], "cases:desk", "?queue=overdue")
+        if roles & APPROVERS:
+            tile(_("Extensions to decide"), counts["extension"], "cases:desk", "?queue=extension")
     if roles & HANDLERS:
         tile(_("Cases you hold"), cases.handler_inbox(user).count(), "cases:inbox")
     if Role.DEPARTMENT_STAFF in roles:

@@ -12,10 +12,10 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+
+from jiedao.workdays.display import deadline_text
 
 logger = logging.getLogger("jiedao.notify")
 
@@ -23,6 +23,14 @@ KINDS: dict[str, Any] = {
     # To the people acting for the handler.
     "case_assigned": _(
         "Case #%(case)s (%(category)s) was sent to you for handling: acknowledge it by %(due)s."
+    ),
+    "extension_approved": _("The extension for case #%(case)s (%(category)s) was approved."),
+    "extension_denied": _(
+        "The extension for case #%(case)s (%(category)s) was denied: keep to its deadline."
+    ),
+    # To the street leaders (approvers).
+    "extension_requested": _(
+        "An extension is requested for case #%(case)s (%(category)s): approve or deny it."
     ),
     "case_reopened": _(
         "Case #%(case)s (%(category)s) was reopened because the caller is dissatisfied."
@@ -87,7 +95,7 @@ def _display(key: str, value: Any) -> Any:
             return "…"
         moment = parse_datetime(value)
         if moment is not None:
-            return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+            return deadline_text(moment)
     return value
 
 

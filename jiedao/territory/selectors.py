@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Substr
 
-from jiedao.core.scopes import code_within
+from jiedao.core.scopes import code_within, unscoped
 from jiedao.core.selectors import search_q, visible, visible_under
 from jiedao.registry.models import Household, Person
 from jiedao.territory.models import (
@@ -157,3 +158,16 @@ CHILD_AREAS: dict[str, tuple[Any, int]] = {
     Level.STREET: (Community, 12),
     Level.COMMUNITY: (Grid, 15),
 }
+
+
+@lru_cache(maxsize=4096)
+def unit_name(code: str) -> str:
+    """The name of the community or street with ``code`` (structure, visible to all staff), or
+    the code itself. Cached per process: a rename shows after a restart of the other servers
+    (this server's cache is cleared by the save signal in ``cases/signals.py``)."""
+    with unscoped():
+        for model in (Community, Street):
+            name = model.objects.filter(code=code).values_list("name", flat=True).first()
+            if name:
+                return str(name)
+    return code

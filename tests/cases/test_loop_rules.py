@@ -138,3 +138,86 @@ def test_a_resident_sees_no_internal_notes_or_summonses_in_the_api(
     assert "INTERNAL" not in str(body) and body["summonses"] == []
     page = client.get(reverse("cases:detail", args=[own.pk])).content.decode()
     assert "SECRET-REASON" not in page and "INTERNAL" not in page
+
+
+def test_deadlines_read_as_domain_md_counts_them():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from jiedao.workdays.display import deadline_text
+
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert deadline_text(datetime(2025, 10, 15, 0, 0, tzinfo=beijing)) == "2025-10-14 24:00"
+    assert deadline_text(datetime(2025, 10, 15, 9, 30, tzinfo=beijing)) == "2025-10-15 09:30"
+
+
+def test_time_left_never_speaks_of_months():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jiedao.cases.templatetags.cases import time_left
+
+    now = timezone.now()
+    assert time_left(now + timedelta(days=300, minutes=1)) == "in 300 days"
+    assert time_left(now - timedelta(hours=5, minutes=1)) == "5 hours ago"
+    assert time_left(now + timedelta(minutes=20, seconds=30)) == "in 20 minutes"
+
+
+def test_the_leader_finds_extension_requests_and_decided_ones_leave(client, role_users, case):
+    requested = walk(case, ["register", "dispatch", "acknowledge", "request_extension"])
+    client.force_login(role_users[Role.STREET_LEADER])
+    desk = client.get(reverse("cases:desk"), {"queue": "extension"})
+    assert [c.pk for c in desk.context["page_obj"].object_list] == [case.pk]
+    offered = [f["action"] for f in client.get(case.get_absolute_url()).context["actions"]]
+    assert offered[:2] == ["approve_extension", "deny_extension"]
+    walk(requested, ["approve_extension"])
+    offered = [f["action"] for f in client.get(case.get_absolute_url()).context["actions"]]
+    assert "approve_extension" not in offered and "deny_extension" not in offered
+    assert list(client.get(reverse("cases:desk"), {"queue": "extension"}).context["page_obj"]) == []
+
+
+def test_the_main_step_is_offered_first(client, role_users, case):
+    walk(case, ["register", "dispatch"])
+    client.force_login(role_users[Role.WORKSTATION_STAFF])
+    offered = [f["action"] for f in client.get(case.get_absolute_url()).context["actions"]]
+    assert offered[0] == "acknowledge" and "return" in offered
+
+
+def test_callbacks_are_due_for_two_weeks_after_closing(world, role_users, case):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jiedao.cases.selectors import grid_worker_todo
+
+    closed = walk(case, TO_CLOSED)
+    worker = role_users[Role.GRID_WORKER]
+    assert list(grid_worker_todo(worker)["callback"]) == [closed]
+    with unscoped():
+        Case.objects.filter(pk=case.pk).update(closed_at=timezone.now() - timedelta(days=15))
+    assert list(grid_worker_todo(worker)["callback"]) == []
+
+
+def test_exports_write_real_dates_in_beijing_time(client, role_users, case):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    client.force_login(role_users[Role.STREET_STAFF])
+    response = client.get(reverse("cases:desk"), {"format": "xlsx"})
+    rows = list(load_workbook(BytesIO(response.content)).active.iter_rows(values_only=True))
+    received = rows[1][5]
+    assert received.tzinfo is None
+    assert abs(received - timezone_now_local()).total_seconds() < 120
+
+
+def timezone_now_local():
+    from django.utils import timezone
+
+    return timezone.localtime().replace(tzinfo=None)
+
+
+def test_the_handler_is_named_not_coded(world, case):
+    dispatched = walk(case, ["register", "dispatch"])
+    assert dispatched.handler_label == world.community_a1.name
