@@ -295,7 +295,7 @@ def combine(rows: Iterable[MetricRow], label: str = "") -> MetricRow:
         for key, value in row.counts.items():
             if value is not None:
                 counts[key] = counts[key] + value if key in counts else value
-    return MetricRow(None, label or gettext("Total"), counts, compute_values(counts, MEASURES))
+    return MetricRow(None, label or gettext("All cases"), counts, compute_values(counts, MEASURES))
 
 
 def league_score(values: dict[str, Any]) -> float | None:
@@ -546,7 +546,7 @@ def _in_period(cases: QuerySet[Case], period: Period) -> QuerySet[Case]:
 def totals(cases: QuerySet[Case], label: str = "") -> MetricRow:
     """The figures over all the cases: one aggregate query."""
     counts = cases.order_by().aggregate(**case_aggregates())
-    return MetricRow(None, label or gettext("Total"), counts, compute_values(counts, MEASURES))
+    return MetricRow(None, label or gettext("All cases"), counts, compute_values(counts, MEASURES))
 
 
 def grouped(cases: QuerySet[Case], dimension: Dimension) -> list[MetricRow]:

@@ -537,15 +537,15 @@ def test_export_has_the_table_with_totals_and_is_audited(client, role_users, spr
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert rows[0][:4] == ["Community", "Cases", "Response rate (%)", "Resolution rate (%)"]
     body = {row[0]: row for row in rows[1:]}
-    assert set(body) == {"香水园社区", "新兴西社区", "Total"}
+    assert set(body) == {"香水园社区", "新兴西社区", "All cases"}
     satisfaction = rows[0].index("Satisfaction rate (%)")
     assert body["香水园社区"][satisfaction] == 100.0
-    assert body["Total"][satisfaction] == 66.7
+    assert body["All cases"][satisfaction] == 66.7
     assert body["香水园社区"][rows[0].index("Response rate (%)")] == 0.0  # nobody contacted
     response = client.get(reverse("cases:metrics_export"), {"month": "2025-01"})
     sheet = load_workbook(BytesIO(response.content)).active
     empty = [[cell.value for cell in row] for row in sheet.iter_rows()]
-    assert len(empty) == 2 and empty[1][:3] == ["Total", 0, "—"]  # no case: no rate, not 0
+    assert len(empty) == 2 and empty[1][:3] == ["All cases", 0, "—"]  # no case: no rate, not 0
     with unscoped():
         entry = AuditEntry.objects.filter(action__startswith="export.case_metrics").first()
     assert (
