@@ -9,7 +9,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +22,7 @@ from jiedao.cases.services import transition
 from jiedao.core.scopes import unscoped
 from tests import factories as f
 from tests.cases.conftest import inside, submit
+from tests.races import RaceWorld, at_once, needs_postgresql, run
 
 pytestmark = pytest.mark.django_db
 
@@ -791,99 +791,16 @@ def test_every_bad_intake_body_is_a_json_error_and_creates_nothing(
 # --- Concurrent retries (PostgreSQL) ----------------------------------------------------------
 
 
-def _in_own_connection(work, *args):
-    from django.db import connection as thread_connection
-
-    try:
-        return work(*args)
-    finally:
-        thread_connection.close()
-
-
-def _run(work, *args):
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = _in_own_connection(work, *args)
-        except Exception as exc:  # re-raised in the test's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-RACE_CODES = ("650102000000", "650102001000", "650102001001", "650102001001001")
-
-
 def _race_set_up() -> dict:
-    from jiedao.audit.models import AuditHead
-    from jiedao.cases.models import GridIndexGeneration
-
-    with unscoped():
-        head = AuditHead.objects.filter(pk=1).values("last_seq", "last_hash").first()
-        generation = (
-            GridIndexGeneration.objects.filter(pk=1).values_list("token", flat=True).first()
-        )
-        district = f.DistrictFactory(code=RACE_CODES[0], name="幂等区")
-        street = f.StreetFactory(district=district, code=RACE_CODES[1], name="幂等街道")
-        community = f.CommunityFactory(street=street, code=RACE_CODES[2], name="幂等社区")
-        grid = f.GridFactory(community=community, code=RACE_CODES[3], name="幂等网格")
-        main = Category.objects.create(code="IDEM0", name="幂等大类")
-        Category.objects.create(code="IDEM", name="幂等", parent=main)
-        user = f.user_with_role(Role.STREET_STAFF, street, username="idem-gateway")
-        _, key = issue_api_token(None, user, "race")
-    lng, lat = inside(grid)
-    return {
-        "head": head,
-        "generation": generation,
-        "user": user.pk,
-        "key": key,
-        "point": (lng, lat),
-    }
-
-
-def _race_clean_up(state: dict) -> None:
-    from jiedao.accounts.models import ApiToken, RoleGrant, User
-    from jiedao.audit.models import AuditEntry, AuditHead
-    from jiedao.cases.models import GridIndexGeneration
-    from jiedao.territory.models import Community, District, Grid, Street
-
-    with unscoped(), connection.cursor() as cursor:
-        cases = Case.objects.filter(territory_code=RACE_CODES[3])
-        CaseEvent.objects.filter(case__in=cases).delete()
-        cases.delete()
-        last_seq = state["head"]["last_seq"] if state["head"] else 0
-        cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER USER")
-        AuditEntry.objects.filter(seq__gt=last_seq).delete()
-        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER USER")
-        if state["head"]:
-            AuditHead.objects.filter(pk=1).update(**state["head"])
-        else:
-            AuditHead.objects.filter(pk=1).delete()
-        ApiToken.objects.filter(user_id=state["user"]).delete()
-        RoleGrant.objects.filter(user_id=state["user"]).delete()
-        User.objects.filter(pk=state["user"]).delete()
-        Grid.all_objects.filter(code=RACE_CODES[3]).delete()
-        Community.all_objects.filter(code=RACE_CODES[2]).delete()
-        Street.all_objects.filter(code=RACE_CODES[1]).delete()
-        District.all_objects.filter(code=RACE_CODES[0]).delete()
-        Category.objects.filter(code="IDEM").delete()
-        Category.objects.filter(code="IDEM0").delete()
-        if state["generation"] is None:
-            GridIndexGeneration.objects.filter(pk=1).delete()
-        else:
-            GridIndexGeneration.objects.filter(pk=1).update(token=state["generation"])
+    world = RaceWorld("650103000000", "幂等", "IDEM").build()
+    user = world.user(Role.STREET_STAFF, "idem-gateway")
+    _, key = issue_api_token(None, user, "race")
+    return {"world": world, "key": key, "point": inside(world.grid)}
 
 
 def test_concurrent_retries_create_one_case():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite has no concurrent writers to race")
-    state = _run(_race_set_up)
+    needs_postgresql("SQLite has no concurrent writers to race")
+    state = run(_race_set_up)
     lng, lat = state["point"]
     body = json.dumps({"category": "IDEM", "description": "并发重试", "lng": lng, "lat": lat})
     threads_count = 4
@@ -903,22 +820,16 @@ def test_concurrent_retries_create_one_case():
         answers.append((response.status_code, response.json()))
 
     try:
-        threads = [
-            threading.Thread(target=_in_own_connection, args=(retry,)) for _ in range(threads_count)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(retry, [()] * threads_count)
         statuses = sorted(status for status, _ in answers)
         assert statuses == [200] * (threads_count - 1) + [201], answers
         assert len({answer["id"] for _, answer in answers}) == 1
 
         def stored_cases():
             with unscoped():
-                rows = Case.objects.filter(territory_code=RACE_CODES[3])
+                rows = Case.objects.filter(territory_code=state["world"].grid.code)
                 return rows.count(), CaseEvent.objects.filter(case__in=rows).count()
 
-        assert _run(stored_cases) == (1, 1)
+        assert run(stored_cases) == (1, 1)
     finally:
-        _run(_race_clean_up, state)
+        run(state["world"].remove)

@@ -7,18 +7,14 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
 from freezegun import freeze_time
 
-from jiedao.accounts.models import RoleGrant, User
 from jiedao.accounts.roles import Role
-from jiedao.audit.models import AuditEntry, AuditHead
+from jiedao.audit.models import AuditEntry
 from jiedao.cases import sweeper
 from jiedao.cases.models import (
     Case,
     CaseEvent,
-    Category,
-    GridIndexGeneration,
     HandlerType,
     Node,
     Summons,
@@ -28,10 +24,10 @@ from jiedao.cases.workflow import Action
 from jiedao.core.scopes import unscoped
 from jiedao.jobs.base import PERIODIC_JOBS
 from jiedao.notify.models import Notification
-from jiedao.territory.models import Community, District, Grid, Street
 from jiedao.workdays.calendar import SHANGHAI
 from tests import factories as f
 from tests.cases.conftest import submit
+from tests.races import RaceWorld, at_once, needs_postgresql, run
 
 pytestmark = pytest.mark.django_db
 
@@ -317,61 +313,23 @@ def test_a_recorded_part_is_not_flagged(case, world, sweep):
 # --- Two sweepers at once (PostgreSQL) ------------------------------------------------------
 
 
-def in_own_connection(work, *args):
-    from django.db import connection as thread_connection
-
-    try:
-        return work(*args)
-    finally:
-        thread_connection.close()
-
-
-def run(work, *args):
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = in_own_connection(work, *args)
-        except Exception as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 RACE_CASES = 12
 
 
 def set_up() -> dict:
+    world = RaceWorld("650102000000", "扫描", "SWEEP").build()
+    leader = world.user(Role.STREET_LEADER, "sweep-leader")
+    past = datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI)
     with unscoped():
-        head = AuditHead.objects.filter(pk=1).values("last_seq", "last_hash").first()
-        generation = (
-            GridIndexGeneration.objects.filter(pk=1).values_list("token", flat=True).first()
-        )
-        district = f.DistrictFactory(code="650102000000", name="扫描区")
-        street = f.StreetFactory(district=district, code="650102001000", name="扫描街道")
-        community = f.CommunityFactory(street=street, code="650102001001", name="扫描社区")
-        grid = f.GridFactory(community=community, code="650102001001001", name="扫描网格")
-        category = Category.objects.create(
-            code="SWEEP",
-            name="扫描",
-            parent=Category.objects.create(code="SWEEP0", name="扫描大类"),
-        )
-        leader = f.user_with_role(Role.STREET_LEADER, street, username="sweep-leader")
-        past = datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI)
         cases = [
             Case.objects.create(
                 channel="hotline",
-                category=category,
+                category=world.category,
                 description="x",
-                grid=grid,
+                grid=world.grid,
                 node=Node.DISPATCHED,
                 handler_type=HandlerType.STREET,
-                handler_unit_code=street.code,
+                handler_unit_code=world.street.code,
                 registered_at=past,
                 dispatched_at=past,
                 acknowledge_due=past + timedelta(hours=2),
@@ -379,44 +337,11 @@ def set_up() -> dict:
             ).pk
             for _ in range(RACE_CASES)
         ]
-    return {
-        "head": head,
-        "generation": generation,
-        "cases": cases,
-        "users": [leader.pk],
-    }
-
-
-def clean_up(state: dict) -> None:
-    with unscoped(), connection.cursor() as cursor:
-        Notification.objects.filter(recipient_id__in=state["users"]).delete()
-        CaseEvent.objects.filter(case_id__in=state["cases"]).delete()
-        Case.objects.filter(pk__in=state["cases"]).delete()
-        last_seq = state["head"]["last_seq"] if state["head"] else 0
-        cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER USER")
-        AuditEntry.objects.filter(seq__gt=last_seq).delete()
-        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER USER")
-        if state["head"]:
-            AuditHead.objects.filter(pk=1).update(**state["head"])
-        else:
-            AuditHead.objects.filter(pk=1).delete()
-        RoleGrant.objects.filter(user_id__in=state["users"]).delete()
-        User.objects.filter(pk__in=state["users"]).delete()
-        Grid.all_objects.filter(code="650102001001001").delete()
-        Community.all_objects.filter(code="650102001001").delete()
-        Street.all_objects.filter(code="650102001000").delete()
-        District.all_objects.filter(code="650102000000").delete()
-        Category.objects.filter(code="SWEEP").delete()
-        Category.objects.filter(code="SWEEP0").delete()
-        if state["generation"] is None:
-            GridIndexGeneration.objects.filter(pk=1).delete()
-        else:
-            GridIndexGeneration.objects.filter(pk=1).update(token=state["generation"])
+    return {"world": world, "cases": cases, "users": [leader.pk]}
 
 
 def test_two_sweepers_at_once_escalate_each_case_once():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite has no row locks to race on")
+    needs_postgresql()
     state = run(set_up)
     barrier = threading.Barrier(2)
     results: list[object] = []
@@ -429,11 +354,7 @@ def test_two_sweepers_at_once_escalate_each_case_once():
             results.append(exc)
 
     try:
-        threads = [threading.Thread(target=in_own_connection, args=(sweep_now,)) for _ in "ab"]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(sweep_now, [(), ()])
         assert all(isinstance(r, dict) for r in results), results
         assert sum(r["unacknowledged"] for r in results) == RACE_CASES  # type: ignore[index]
         assert sum(r["overdue"] for r in results) == RACE_CASES  # type: ignore[index]
@@ -457,4 +378,4 @@ def test_two_sweepers_at_once_escalate_each_case_once():
         assert set(per_case.values()) == {1}
         assert told == audited == 2 * RACE_CASES
     finally:
-        run(clean_up, state)
+        run(state["world"].remove)
