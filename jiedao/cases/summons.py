@@ -17,7 +17,7 @@ from jiedao.accounts.roles import Role
 from jiedao.audit.services import log_action, snapshot
 from jiedao.cases.models import FINAL_NODES, Case, Node, Summons
 from jiedao.cases.services import record_event
-from jiedao.cases.workflow import DISPATCHERS, Step, may_act
+from jiedao.cases.workflow import DISPATCHERS, Step, decided_without_grants, may_act
 from jiedao.core.scopes import unscoped
 from jiedao.territory.models import Department
 from jiedao.workdays.calendar import add_hours, add_working_days, calendar_for_code
@@ -189,12 +189,8 @@ def record_part(actor: Any, summons: Summons, part: str) -> Summons:
 
 
 def acts_for_department(actor: Any, department_id: int) -> bool:
-    if actor is None:
-        return True
-    if not getattr(actor, "is_authenticated", False):
-        return False
-    if actor.has_role(Role.SYSTEM_ADMIN):
-        return True
+    if (decided := decided_without_grants(actor)) is not None:
+        return decided
     return department_id in actor.scope_for({Role.DEPARTMENT_STAFF}).department_ids
 
 

@@ -142,13 +142,19 @@ MAIN_PATH: list[str] = [
 ]
 
 
-def may_act(actor: Any, case: Case, step: Step) -> bool:
+def decided_without_grants(actor: Any) -> bool | None:
+    """True for the system itself (jobs, commands) and system administrators, False for anyone
+    not signed in, None when the actor's grants decide."""
     if actor is None:
         return True
     if not getattr(actor, "is_authenticated", False):
         return False
-    if actor.has_role(Role.SYSTEM_ADMIN):
-        return True
+    return True if actor.has_role(Role.SYSTEM_ADMIN) else None
+
+
+def may_act(actor: Any, case: Case, step: Step) -> bool:
+    if (decided := decided_without_grants(actor)) is not None:
+        return decided
     if step.reporter_may and case.reporter_id == actor.pk:
         return True
     if step.who == HANDLER:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.http import HttpResponse
 from django.test import Client
-from django.urls import NoReverseMatch, include, path, reverse
+from django.urls import reverse
 from django.utils import translation
 from PIL import ExifTags, Image
 
@@ -29,30 +28,6 @@ pytestmark = pytest.mark.django_db
 
 
 # --- A stand-in for the case page's route while it is not there yet --------------------------
-
-
-def _stub_detail(request, pk):
-    return HttpResponse(f"case {pk}")
-
-
-def __getattr__(name: str):
-    """This module doubles as a URLconf: the real one plus a stand-in ``cases:detail``."""
-    if name != "urlpatterns":
-        raise AttributeError(name)
-    from jiedao.cases import urls as cases_urls
-    from jiedao.config import urls as root
-
-    others = [p for p in root.urlpatterns if getattr(p, "namespace", None) != "cases"]
-    stub = path("<int:pk>/", _stub_detail, name="detail")
-    return [*others, path("cases/", include(([*cases_urls.urlpatterns, stub], "cases")))]
-
-
-@pytest.fixture(autouse=True)
-def case_page_route(settings):
-    try:
-        reverse("cases:detail", args=[1])
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = __name__
 
 
 @pytest.fixture(autouse=True)

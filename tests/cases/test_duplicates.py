@@ -6,8 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
-from django.http import HttpResponse
-from django.urls import NoReverseMatch, include, path, reverse
+from django.urls import reverse
 from django.utils import translation
 from freezegun import freeze_time
 
@@ -37,30 +36,6 @@ LAMP = "路灯不亮"
 
 
 # --- A stand-in for the case page's route while it is not there yet --------------------------
-
-
-def _stub_detail(request, pk):
-    return HttpResponse(f"case {pk}")
-
-
-def __getattr__(name: str):
-    """This module doubles as a URLconf: the real one plus a stand-in ``cases:detail``."""
-    if name != "urlpatterns":
-        raise AttributeError(name)
-    from jiedao.cases import urls as cases_urls
-    from jiedao.config import urls as root
-
-    others = [p for p in root.urlpatterns if getattr(p, "namespace", None) != "cases"]
-    stub = path("<int:pk>/", _stub_detail, name="detail")
-    return [*others, path("cases/", include(([*cases_urls.urlpatterns, stub], "cases")))]
-
-
-@pytest.fixture(autouse=True)
-def case_page_route(settings):
-    try:
-        reverse("cases:detail", args=[1])
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = __name__
 
 
 @pytest.fixture(autouse=True)
