@@ -449,7 +449,12 @@ def _submission_key(request: HttpRequest) -> str:
 def report(request: HttpRequest) -> HttpResponse:
     """A resident reports a problem: what, where (map, GPS or address), photos."""
     prefixes = _community_codes(request.user)
-    form = ReportForm(request.POST or None, request.FILES or None, address_prefixes=prefixes)
+    form = ReportForm(
+        request.POST or None,
+        request.FILES or None,
+        address_prefixes=prefixes,
+        initial={"caller_name": request.user.get_full_name()},  # type: ignore[union-attr]
+    )
     if request.method == "POST" and form.is_valid():
         case, created = _intake(request, form, Channel.WEB)
         if case is not None:

@@ -94,7 +94,7 @@ class CategoryForm(forms.Form):
         max_length=16,
         help_text=gettext_lazy(
             "Letters or digits. A subcategory's code starts with its main category's code "
-            "(0101 under 01). Other systems (Open311 service_code) know a category by it."
+            "(B0101 under B01). Other systems (Open311 service_code) know a category by it."
         ),
     )
     name = forms.CharField(label=gettext_lazy("Name"), max_length=60)
