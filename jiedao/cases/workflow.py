@@ -114,6 +114,8 @@ def makes_sense(case: Case, action: str) -> bool:
         return not case.rating and case.channel not in NO_CALLER_CHANNELS
     if action == Action.REOPEN:
         return case.rating == Rating.DISSATISFIED
+    if action == Action.CONTACT:  # the first contact counts; it is recorded once
+        return case.contacted_at is None and case.channel not in NO_CALLER_CHANNELS
     return True
 
 

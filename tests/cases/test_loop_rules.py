@@ -221,3 +221,15 @@ def timezone_now_local():
 def test_the_handler_is_named_not_coded(world, case):
     dispatched = walk(case, ["register", "dispatch"])
     assert dispatched.handler_label == world.community_a1.name
+
+
+def test_contact_is_offered_until_it_is_recorded(client, role_users, case):
+    walk(case, ["register", "dispatch"])
+    client.force_login(role_users[Role.WORKSTATION_STAFF])
+    assert "contact" in [
+        f["action"] for f in client.get(case.get_absolute_url()).context["actions"]
+    ]
+    walk(case, ["contact"])
+    assert "contact" not in [
+        f["action"] for f in client.get(case.get_absolute_url()).context["actions"]
+    ]
