@@ -22,7 +22,11 @@ def snapshot(obj: models.Model | None, exclude: tuple[str, ...] = ()) -> dict[st
     """A JSON-safe picture of a model instance for before/after."""
     if obj is None:
         return None
-    data = model_to_dict(obj, exclude=list(exclude))
+    from jiedao.core.fields import EncryptedTextField  # core must not import audit at load
+
+    # Encrypted personal data never reaches the append-only trail in clear.
+    encrypted = [f.name for f in obj._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+    data = model_to_dict(obj, exclude=[*exclude, *encrypted])
     data["territory_code"] = getattr(obj, "territory_code", None)
     return _json_safe(data)
 

@@ -39,6 +39,8 @@ TESTING = "pytest" in sys.modules or env_bool("JIEDAO_TESTING")
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
 JIEDAO_FIELD_KEY = env("JIEDAO_FIELD_KEY", DEV_FIELD_KEY)
+# Previous field keys, decrypt only, while `manage.py rotate_field_key` re-encrypts the data.
+JIEDAO_FIELD_KEYS_OLD = env_list("JIEDAO_FIELD_KEYS_OLD")
 
 
 def _check_secrets() -> None:
@@ -57,6 +59,8 @@ def _check_secrets() -> None:
         from cryptography.fernet import Fernet
 
         Fernet(JIEDAO_FIELD_KEY.encode())
+        for old_key in env_list("JIEDAO_FIELD_KEYS_OLD"):
+            Fernet(old_key.encode())
     except ValueError as exc:
         raise ImproperlyConfigured(
             "JIEDAO_FIELD_KEY is not a valid key (32 url-safe base64 bytes)."
