@@ -25,7 +25,19 @@ from jiedao.core.views_base import StaffOnlyMixin
 EARLIEST = date(2000, 1, 1)
 
 
-class MetricsFilterForm(forms.Form):
+class SortedForm(forms.Form):
+    """The column a table is sorted by and the direction (links in the table headings)."""
+
+    sort = forms.CharField(label=_("Sort"), required=False, widget=forms.HiddenInput)
+    dir = forms.ChoiceField(
+        label=_("Order"),
+        required=False,
+        choices=[("asc", "asc"), ("desc", "desc")],
+        widget=forms.HiddenInput,
+    )
+
+
+class MetricsFilterForm(SortedForm):
     """The period (one month, or a date range; default the last 12 months), the grouping and the
     table's sort. Invalid filters are reported and the defaults are shown instead."""
 
@@ -45,13 +57,6 @@ class MetricsFilterForm(forms.Form):
         label=_("Group by"),
         required=False,
         choices=[(d.key, d.label) for d in metrics.DIMENSIONS],
-    )
-    sort = forms.CharField(label=_("Sort"), required=False, widget=forms.HiddenInput)
-    dir = forms.ChoiceField(
-        label=_("Order"),
-        required=False,
-        choices=[("asc", "asc"), ("desc", "desc")],
-        widget=forms.HiddenInput,
     )
 
     def clean(self) -> dict[str, Any]:
@@ -257,19 +262,12 @@ def export_rows(rows: list[MetricRow], measures: tuple[Measure, ...]) -> list[Si
     ]
 
 
-class LeagueForm(forms.Form):
+class LeagueForm(SortedForm):
     month = forms.DateField(
         label=_("Month"),
         required=False,
         input_formats=["%Y-%m"],
         widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
-    )
-    sort = forms.CharField(label=_("Sort"), required=False, widget=forms.HiddenInput)
-    dir = forms.ChoiceField(
-        label=_("Order"),
-        required=False,
-        choices=[("asc", "asc"), ("desc", "desc")],
-        widget=forms.HiddenInput,
     )
 
     def clean_month(self) -> date | None:
