@@ -142,12 +142,23 @@ class HouseholdFactory(PlainManagerFactory):
 class PersonFactory(PlainManagerFactory):
     class Meta:
         model = Person
+        skip_postgeneration_save = True
 
     household = factory.SubFactory(HouseholdFactory)
     dwelling = factory.LazyAttribute(lambda o: o.household.dwelling)
+    registered_dwelling = factory.LazyAttribute(lambda o: o.dwelling)
     name = factory.Sequence(lambda n: f"张{n}")
     sex = "M"
     birth_date = factory.Faker("date_of_birth", minimum_age=1, maximum_age=95)
+
+    @factory.post_generation
+    def derived(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy hook
+        """Blind indexes and 人户分离 status follow the values, as services.save_person keeps them."""
+        from jiedao.registry.services import fill_derived
+
+        fill_derived(obj)
+        if create:
+            obj.save()
 
 
 class UserFactory(DjangoModelFactory):

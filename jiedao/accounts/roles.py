@@ -55,3 +55,21 @@ STRUCTURE_EDITORS: dict[str, frozenset[str]] = {
 }
 # Roles that may read the audit trail of their territory.
 AUDIT_READERS = frozenset({Role.STREET_LEADER, Role.DISTRICT_ADMIN, Role.SYSTEM_ADMIN})
+# The population registry (domain.md §10): who reads persons (masked), edits them, reveals a
+# masked value (with a reason, audited) and imports the two sources.
+REGISTRY_READERS = frozenset(
+    {
+        Role.GRID_WORKER,
+        Role.WORKSTATION_STAFF,
+        Role.COMMITTEE_MEMBER,
+        Role.STREET_STAFF,
+        Role.STREET_LEADER,
+        Role.DISTRICT_ADMIN,
+        Role.SYSTEM_ADMIN,
+    }
+)
+REGISTRY_EDITORS = frozenset(
+    {Role.GRID_WORKER, Role.WORKSTATION_STAFF, Role.STREET_STAFF, Role.STREET_LEADER}
+)
+REGISTRY_REVEALERS = REGISTRY_EDITORS
+REGISTRY_IMPORTERS = frozenset({Role.STREET_STAFF, Role.STREET_LEADER, Role.DISTRICT_ADMIN})

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("workdays/", include("jiedao.workdays.urls")),
     path("audit/", include("jiedao.audit.urls")),
     path("cases/", include("jiedao.cases.urls")),
+    path("registry/", include("jiedao.registry.urls")),
     path("notifications/", include("jiedao.notify.urls")),
     path("open311/v2/", include("jiedao.cases.open311_urls")),
     path("api/", api.urls),

@@ -119,3 +119,10 @@ def validate_phone(value: str) -> str:
 
 def is_mobile(number: str) -> bool:
     return bool(_MOBILE.fullmatch(normalise_phone(number)))
+
+
+def make_identity_number(region_code: str, birth_date: datetime.date, serial: int) -> str:
+    """A well-formed number for generated data (demo world, tests, benchmarks): six-digit region,
+    birth date, a three-digit sequence whose last digit is odd for men, and the check digit."""
+    body = f"{region_code[:6]}{birth_date:%Y%m%d}{serial % 1000:03d}"
+    return body + ric.calc_check_digit(body)

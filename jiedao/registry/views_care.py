@@ -1,0 +1,5 @@
+"""Registry pages: care."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

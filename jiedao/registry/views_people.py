@@ -1,0 +1,5 @@
+"""Registry pages: people."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""Registry pages: reconciliation."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
