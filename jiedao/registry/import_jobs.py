@@ -1,0 +1,1 @@
+"""Import jobs (dry run, import) run in the background."""

@@ -1,0 +1,1 @@
+"""人户分离 reconciliation."""
