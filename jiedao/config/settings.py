@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "jiedao.notify",
     "jiedao.accounts",
     "jiedao.registry",
+    "jiedao.party",
     "jiedao.jobs",
     "jiedao.demo",
 ]

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("audit/", include("jiedao.audit.urls")),
     path("cases/", include("jiedao.cases.urls")),
     path("registry/", include("jiedao.registry.urls")),
+    path("party/", include("jiedao.party.urls")),
     path("notifications/", include("jiedao.notify.urls")),
     path("open311/v2/", include("jiedao.cases.open311_urls")),
     path("api/", api.urls),

@@ -1,0 +1,1 @@
+"""Party organisation (domain.md §6)."""
