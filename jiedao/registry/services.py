@@ -152,6 +152,7 @@ def save_person(
             before = {}
         for field, value in values.items():
             setattr(person, field, value)
+        _require_basics(person)
         fill_derived(person)
         changes = _changes(before, person)
         if person.pk is not None and not changes:
@@ -170,6 +171,18 @@ def save_person(
             after={"version": person.version, "source": source, "fields": sorted(changes)},
         )
     return person
+
+
+def _require_basics(person: Person) -> None:
+    missing = {
+        field: _("This field is required.")
+        for field in ("name", "sex", "birth_date")
+        if not getattr(person, field)
+    }
+    if person.dwelling_id is None and person.registered_dwelling_id is None:
+        missing["dwelling"] = _("Say where the person lives or is registered.")
+    if missing:
+        raise ValidationError(missing)
 
 
 def record_version(actor: Any, person: Person, source: str, changes: dict[str, Any]) -> None:
