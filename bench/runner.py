@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import app, databases, metrics_bench, report, wrk
+from bench import app, databases, metrics_bench, registry_bench, report, wrk
 from bench import cases as case_bench
 from jiedao.demo.logins import DEMO_PASSWORD
 
@@ -95,10 +95,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1_000_000,
         help="cases generated for the metrics figures on PostgreSQL (0: skip)",
     )
+    parser.add_argument(
+        "--registry-persons",
+        type=int,
+        default=1_000_000,
+        help="person rows imported, reconciled and searched on each database (0: skip)",
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.scales, options.http_scales, options.duration = "1", "1", 3
         options.metrics_cases = min(options.metrics_cases, 100_000)
+        options.registry_persons = min(options.registry_persons, 50_000)
     return options
 
 
@@ -309,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             failures.append(f"metrics: {exc}")
             _say(f"metrics FAILED: {exc}")
+    if options.registry_persons:
+        _say(f"registry: import, reconcile and search {options.registry_persons:,} persons…")
+        try:
+            results["registry"] = registry_bench.run(tuple(backends), options.registry_persons)
+        except Exception as exc:
+            failures.append(f"registry: {exc}")
+            _say(f"registry FAILED: {exc}")
     results["failures"] = failures
     results["total_s"] = time.perf_counter() - started
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -321,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("metrics"):
         _say("")
         metrics_bench.print_table(results["metrics"])
+    if results.get("registry"):
+        _say("")
+        registry_bench.print_table(results["registry"])
     _say(
         f"\n{len(results['runs'])} runs in {results['total_s'] / 60:.1f} min; results in {options.output}"
     )
