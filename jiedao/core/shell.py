@@ -42,6 +42,7 @@ def navigation(user: Any) -> list[NavItem]:
             ]
         items.append(NavItem(_("Departments"), "territory:department_list"))
         items.append(NavItem(_("Working-day calendar"), "workdays:index"))
+    items += registry_navigation(user)
     if user.is_staff_member:
         items.append(NavItem(_("Case metrics"), "cases:metrics"))
     if user.has_perm("cases.edit_catalogue"):
@@ -69,6 +70,26 @@ def case_navigation(user: Any) -> list[NavItem]:
         items.append(NavItem(_("Inbox"), "cases:inbox"))
     if Role.GRID_WORKER in roles:
         items += [NavItem(_("My to-do"), "cases:todo"), NavItem(_("Patrol report"), "cases:patrol")]
+    return items
+
+
+def registry_navigation(user: Any) -> list[NavItem]:
+    """The population registry: people, 人户分离, care; imports for the street and above."""
+    if not user.has_perm("registry.browse"):
+        return []
+    items = []
+    if Role.GRID_WORKER in user.roles:
+        items += [
+            NavItem(_("Residents to verify"), "registry:worklist"),
+            NavItem(_("Care visits"), "registry:visit_schedule"),
+        ]
+    items += [
+        NavItem(_("Population"), "registry:person_list"),
+        NavItem(_("人户分离 reconciliation"), "registry:reconciliation"),
+        NavItem(_("Care groups"), "registry:care"),
+    ]
+    if user.has_perm("registry.import"):
+        items.append(NavItem(_("Imports"), "registry:import_list"))
     return items
 
 
@@ -117,4 +138,28 @@ def waiting_work(user: Any) -> list[dict[str, Any]]:
         todo = cases.grid_worker_todo(user)
         tile(_("Verify on site"), todo["verify"].count(), "cases:todo")
         tile(_("Call the caller back"), todo["callback"].count(), "cases:todo")
+        tiles.extend(grid_worker_registry_tiles(user))
     return tiles
+
+
+def grid_worker_registry_tiles(user: Any) -> list[dict[str, Any]]:
+    """Door-to-door work from the registry: residents to verify, care visits overdue or due."""
+    from jiedao.registry import care, reconciliation
+
+    visits = care.care_work_counts(user, roles={Role.GRID_WORKER})
+    return [
+        {
+            "label": label,
+            "count": count,
+            "url": reverse(url_name),
+        }
+        for label, count, url_name in (
+            (
+                _("Residents to verify"),
+                reconciliation.worklist(user).count(),
+                "registry:worklist",
+            ),
+            (_("Care visits overdue"), visits["overdue"], "registry:visit_schedule"),
+            (_("Care visits due soon"), visits["due_soon"], "registry:visit_schedule"),
+        )
+    ]

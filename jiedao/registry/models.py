@@ -175,7 +175,9 @@ class Person(ScopedModel):
         from jiedao.core.pinyin import initials
 
         self.initials = initials(self.name)
-        self.territory_code = (self.dwelling or self.registered_dwelling).territory_code
+        home = self.dwelling or self.registered_dwelling
+        if home is not None:  # none at all: the check constraint refuses the row
+            self.territory_code = home.territory_code
         super().save(*args, **kwargs)
 
 
@@ -260,6 +262,10 @@ class CareTag(ScopedModel):
             models.UniqueConstraint(fields=["person", "group"], name="unique_care_tag")
         ]
 
+    def save(self, *args, **kwargs):
+        self.territory_code = self.person.territory_code
+        super().save(*args, **kwargs)
+
 
 class Visit(ScopedModel):
     """走访: a visit to a person or household, with what was found."""
@@ -286,6 +292,12 @@ class Visit(ScopedModel):
         verbose_name = _("visit")
         verbose_name_plural = _("visits")
         ordering = ["-visited_at"]
+
+    def save(self, *args, **kwargs):
+        owner = self.person or self.household
+        if owner is not None:
+            self.territory_code = owner.territory_code
+        super().save(*args, **kwargs)
 
 
 class Verification(ScopedModel):

@@ -163,6 +163,10 @@ def save_person(
         person.updated_at = timezone.now()
         person.updated_by = actor if getattr(actor, "pk", None) else None
         person.save()
+        if {"dwelling_id", "registered_dwelling_id"} & set(changes) and not creating:
+            from jiedao.registry.care import sync_care_territory
+
+            sync_care_territory(person)
         record_version(actor, person, source, changes)
         log_action(
             actor,
