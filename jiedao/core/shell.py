@@ -43,6 +43,8 @@ def navigation(user: Any) -> list[NavItem]:
         items.append(NavItem(_("Departments"), "territory:department_list"))
         items.append(NavItem(_("Working-day calendar"), "workdays:index"))
     items += registry_navigation(user)
+    if user.has_perm("party.browse"):
+        items.append(NavItem(_("Party organisation"), "party:tree"))
     if user.is_staff_member:
         items.append(NavItem(_("Case metrics"), "cases:metrics"))
     if user.has_perm("cases.edit_catalogue"):
