@@ -100,9 +100,11 @@ def on_http(request, exc):
 
 def register_routers() -> None:
     from jiedao.cases.api import router as cases_router
+    from jiedao.registry.api import router as persons_router
     from jiedao.territory.api import router as territory_router
     from jiedao.workdays.api import router as workdays_router
 
     api.add_router("/territory/", territory_router)
     api.add_router("/workdays/", workdays_router)
     api.add_router("/cases", cases_router)  # the collection is /api/cases, no slash
+    api.add_router("/persons", persons_router)

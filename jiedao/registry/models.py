@@ -53,7 +53,10 @@ class Residence(models.TextChoices):
     """人户分离 classification of one person (domain.md §2)."""
 
     CONSISTENT = "consistent", _("Registered and living here (人户一致)")
-    LIVES_NOT_REGISTERED = "lives_not_registered", _("Lives here, registered elsewhere (人在户不在)")
+    LIVES_NOT_REGISTERED = (
+        "lives_not_registered",
+        _("Lives here, registered elsewhere (人在户不在)"),
+    )
     REGISTERED_NOT_LIVING = (
         "registered_not_living",
         _("Registered here, lives elsewhere (户在人不在)"),
@@ -174,7 +177,7 @@ class Person(ScopedModel):
     def save(self, *args, **kwargs):
         from jiedao.core.pinyin import initials
 
-        self.initials = initials(self.name)
+        self.initials = initials(self.name)[:16]
         home = self.dwelling or self.registered_dwelling
         if home is not None:  # none at all: the check constraint refuses the row
             self.territory_code = home.territory_code
@@ -258,9 +261,7 @@ class CareTag(ScopedModel):
         verbose_name = _("care tag")
         verbose_name_plural = _("care tags")
         ordering = ["next_visit_due", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["person", "group"], name="unique_care_tag")
-        ]
+        constraints = [models.UniqueConstraint(fields=["person", "group"], name="unique_care_tag")]
 
     def save(self, *args, **kwargs):
         self.territory_code = self.person.territory_code
