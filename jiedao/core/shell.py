@@ -47,6 +47,8 @@ def navigation(user: Any) -> list[NavItem]:
         items.append(NavItem(_("Party organisation"), "party:tree"))
     if user.is_staff_member:
         items.append(NavItem(_("Case metrics"), "cases:metrics"))
+    if user.has_perm("territory.change_grid"):
+        items.append(NavItem(_("Import grids"), "territory:grid_import"))
     if user.has_perm("cases.edit_catalogue"):
         items.append(NavItem(_("Catalogue and routing"), "cases:category_list"))
     if user.has_perm("audit.view_trail"):

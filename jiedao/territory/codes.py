@@ -49,7 +49,7 @@ def validate_community_code(code: str, street_code: str | None = None) -> None:
 
 
 def validate_grid_code(code: str, community_code: str | None = None) -> None:
-    if not re.fullmatch(rf"\d{{{12 + GRID_SUFFIX_DIGITS}}}", code) or code.endswith("000"):
+    if not re.fullmatch(rf"[0-9]{{{12 + GRID_SUFFIX_DIGITS}}}", code) or code.endswith("000"):
         raise ValidationError(
             _("A grid code is its community's 12 digits followed by 3 digits (not 000)."),
             code="grid_code",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from jiedao.core.pinyin import initials
@@ -118,9 +120,38 @@ class Community(TerritoryNode):
         codes.validate_community_code(self.code, self.street.code if self.street_id else None)
 
 
+class GridPurpose(models.TextChoices):
+    """What one unified grid (一网统管) is used for: a grid may carry several purposes."""
+
+    PARTY = "party", _("Party building")
+    GOVERNANCE = "governance", _("Comprehensive governance")
+    CITY = "city", _("City management")
+    EMERGENCY = "emergency", _("Emergency")
+
+
+def validate_purposes(value: object) -> None:
+    """A list of distinct purpose values (``GridPurpose``)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(_("Purposes must be a list."), code="purposes_type")
+    unknown = sorted(set(value) - set(GridPurpose.values))
+    if unknown:
+        raise ValidationError(
+            _("Unknown grid purpose: %(values)s."),
+            params={"values": ", ".join(unknown)},
+            code="purposes_unknown",
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("A purpose is listed twice."), code="purposes_twice")
+
+
 class Grid(TerritoryNode):
     level = Level.GRID
     community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="grids")
+    # A short fixed list read with the grid every time: a JSON list needs no join and no seeded
+    # table; ``purpose_q`` filters portably (SQLite has no JSON containment lookup).
+    purposes = models.JSONField(
+        _("purposes"), default=list, blank=True, validators=[validate_purposes]
+    )
     # Bounding box of the boundary: a cheap pre-filter before the exact point-in-polygon test.
     min_lng = models.FloatField(null=True, blank=True)
     min_lat = models.FloatField(null=True, blank=True)
@@ -136,6 +167,58 @@ class Grid(TerritoryNode):
 
     def clean(self) -> None:
         codes.validate_grid_code(self.code, self.community.code if self.community_id else None)
+
+    @staticmethod
+    def purpose_q(purpose: str, field: str = "purposes") -> Q:
+        """Grids carrying ``purpose``: the quoted value inside the JSON text (values are fixed
+        words, none a substring of another in quotes), on SQLite and PostgreSQL alike."""
+        return Q(**{f"{field}__icontains": f'"{purpose}"'})
+
+    def get_purposes_display(self) -> str:
+        """The purposes' labels, as a list column or a detail page shows them."""
+        labels = dict(GridPurpose.choices)
+        return "、".join(str(labels.get(value, value)) for value in self.purposes or [])
+
+
+class GridWorker(ScopedModel):
+    """A grid worker's assignment to a grid (专职 full-time or 兼职 part-time). Responsibility,
+    not access: what the user may see and do comes from their RoleGrant. Assignments end (``until``)
+    rather than being deleted, so who looked after a grid when stays known."""
+
+    class Kind(models.TextChoices):
+        FULL_TIME = "full_time", _("Full-time")
+        PART_TIME = "part_time", _("Part-time")
+
+    grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="workers")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grid_assignments"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    since = models.DateField(_("since"), default=timezone.localdate)
+    until = models.DateField(_("until"), null=True, blank=True)
+
+    class Meta(ScopedModel.Meta):
+        verbose_name = _("grid worker")
+        verbose_name_plural = _("grid workers")
+        ordering = ["territory_code", "kind", "since"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grid", "user"],
+                condition=Q(until__isnull=True),
+                name="unique_active_grid_worker",
+            ),
+            models.CheckConstraint(
+                condition=Q(until__isnull=True) | Q(until__gte=models.F("since")),
+                name="grid_worker_until_after_since",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.grid} ({self.get_kind_display()})"
+
+    def save(self, *args, **kwargs):
+        self.territory_code = self.grid.code
+        super().save(*args, **kwargs)
 
 
 class Department(SearchableMixin, ScopedModel):

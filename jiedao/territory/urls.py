@@ -1,9 +1,10 @@
 from django.urls import path
 
-from jiedao.territory import views
+from jiedao.territory import views, views_grid_io
 
 app_name = "territory"
 urlpatterns = [
+    *views_grid_io.urlpatterns,  # before grids/<code>/: "import" is not a grid code
     path("districts/", views.DistrictList.as_view(), name="district_list"),
     path("districts/<str:code>/", views.DistrictDetail.as_view(), name="district_detail"),
     path("streets/", views.StreetList.as_view(), name="street_list"),

@@ -145,6 +145,13 @@ class GridDetail(NodeDetail):
     def children(self, node):
         return selectors.buildings(self.request.user, grid=node.pk)
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from jiedao.territory import grid_io
+
+        context = super().get_context_data(**kwargs)
+        context["grid_workers"] = grid_io.grid_workers(self.request.user, self.object)
+        return context
+
 
 class BuildingDetail(ScopedDetailView):
     selector = selectors.buildings
