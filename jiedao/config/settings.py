@@ -41,6 +41,11 @@ SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
 JIEDAO_FIELD_KEY = env("JIEDAO_FIELD_KEY", DEV_FIELD_KEY)
 # Previous field keys, decrypt only, while `manage.py rotate_field_key` re-encrypts the data.
 JIEDAO_FIELD_KEYS_OLD = env_list("JIEDAO_FIELD_KEYS_OLD")
+# Largest population file accepted for import (bytes); the proxy's body limit must allow it.
+JIEDAO_IMPORT_MAX_BYTES = int(env("JIEDAO_IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
+# Overlap between two grids of a street tolerated as drawing noise (m²); largest grid file.
+JIEDAO_GRID_TOLERANCE_M2 = float(env("JIEDAO_GRID_TOLERANCE_M2", "1.0"))
+JIEDAO_GRID_IMPORT_MAX_BYTES = int(env("JIEDAO_GRID_IMPORT_MAX_BYTES", str(3 * 1024 * 1024)))
 
 
 def _check_secrets() -> None:
