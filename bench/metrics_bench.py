@@ -176,15 +176,15 @@ WITH g AS (SELECT array_agg(id ORDER BY id) AS ids, array_agg(code ORDER BY id) 
        FROM shaped)
 INSERT INTO cases_case (
   territory_code, channel, category_id, description, urgent, grid_id, community_code,
-  street_code, caller_name, caller_phone, anonymous, source_system, idempotency_key,
-  external_id, attributes, node, public_status, delivery_state, handler_type,
+  street_code, caller_name, caller_phone, caller_phone_index, anonymous, source_system,
+  idempotency_key, external_id, attributes, node, public_status, delivery_state, handler_type,
   handler_department_id, handler_unit_code, created_at, registered_at, dispatched_at,
   acknowledged_at, handled_at, verified_at, closed_at, contacted_at, acknowledge_due,
   contact_due, resolve_due, deadline_note, extension, rating, solved, rejection_reason,
   return_count, rework_count, reopen_count, last_handler_type, last_handler_department_id,
   last_handler_unit_code)
 SELECT code, 'hotline', category_id, '楼道灯坏了', false, grid_id, left(code, 12),
-  left(code, 9) || '000', '', '', false, '', '', '', '{}'::jsonb, node,
+  left(code, 9) || '000', '', '', '', false, '', '', '', '{}'::jsonb, node,
   CASE WHEN node = 'closed' THEN 'closed' ELSE 'open' END, 'none',
   CASE WHEN NOT has_handler THEN '' WHEN to_department THEN 'department' ELSE 'community' END,
   CASE WHEN to_department THEN department_id END,
