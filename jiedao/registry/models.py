@@ -90,9 +90,9 @@ class Person(ScopedModel):
     identity_number = EncryptedTextField(
         _("identity number"), kind="identity", blind_index_field="identity_index"
     )
-    identity_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    identity_index = models.CharField(max_length=64, blank=True, editable=False)
     phone = EncryptedTextField(_("phone"), kind="phone", blind_index_field="phone_index")
-    phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_index = models.CharField(max_length=64, blank=True, editable=False)
     registered_address = EncryptedTextField(_("registered address (户籍地址)"), kind="address")
     relation = models.CharField(
         _("relation to the head"), max_length=16, choices=Relation.choices, blank=True
@@ -134,7 +134,6 @@ class Person(ScopedModel):
         max_length=24,
         choices=Residence.choices,
         default=Residence.UNKNOWN,
-        db_index=True,
     )
     # A door-to-door finding outranks both sources until a newer import says otherwise.
     verified_residence = models.CharField(
@@ -159,6 +158,13 @@ class Person(ScopedModel):
         verbose_name = _("person")
         verbose_name_plural = _("persons")
         ordering = ["id"]
+        # Equality lookups only: plain indexes, without PostgreSQL's extra LIKE (_like) copies,
+        # which every reclassification of a million persons would also have to rewrite.
+        indexes = [
+            models.Index(fields=["identity_index"], name="person_identity_index"),
+            models.Index(fields=["phone_index"], name="person_phone_index"),
+            models.Index(fields=["residence"], name="person_residence"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["identity_index"],
