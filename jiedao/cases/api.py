@@ -6,7 +6,7 @@ No ``from __future__ import annotations`` here: django-ninja reads the endpoint 
 through its pagination wrapper, which cannot resolve names given as strings."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
@@ -20,7 +20,14 @@ from pydantic import ConfigDict
 from jiedao.cases import selectors
 from jiedao.cases.coords import CRS
 from jiedao.cases.models import Case, Category, Channel, HandlerType, Node, Rating
-from jiedao.cases.services import TransitionConflict, TransitionNotAllowed, submit_case, transition
+from jiedao.cases.services import (
+    MAX_REASON,
+    TransitionConflict,
+    TransitionNotAllowed,
+    reveal_contact,
+    submit_case,
+    transition,
+)
 from jiedao.cases.workflow import (
     Action,
     possible_actions,
@@ -151,7 +158,9 @@ class CaseDetailOut(CaseFields):
     address: str
     anonymous: bool
     contact_visible: bool
-    caller_name: str | None  # null when the caller may not see it (see CONTACT_ROLES)
+    # Masked (王*明, 138****5678); null when the caller may not see it (see CONTACT_ROLES).
+    # The plaintext only through POST /cases/{id}/reveal, with a reason.
+    caller_name: str | None
     caller_phone: str | None
     delivery_state: str
     extension: str
@@ -192,6 +201,18 @@ class CaseIn(Schema):
     external_id: str = Field(default="", max_length=120, description="the case's id in your system")
 
 
+class RevealIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    field: Literal["caller_name", "caller_phone"]
+    reason: str = Field(..., max_length=MAX_REASON, description="why you need it (audited)")
+
+
+class RevealOut(Schema):
+    field: str
+    value: str
+
+
 class ActionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -227,8 +248,8 @@ def _detail(actor: Any, case: Case) -> dict[str, Any]:
         address=case.address.full_text if case.address is not None else "",
         anonymous=case.anonymous,
         contact_visible=contact,
-        caller_name=case.caller_name if contact else None,
-        caller_phone=case.caller_phone if contact else None,
+        caller_name=selectors.masked_contact(case, "caller_name") if contact else None,
+        caller_phone=selectors.masked_contact(case, "caller_phone") if contact else None,
         actions=available_actions(actor, case),
         events=[
             {
@@ -379,6 +400,22 @@ def list_cases(
 @router.get("/{int:case_id}", response={200: CaseDetailOut, **ERRORS}, summary="One case")
 def get_case(request, case_id: int):
     return _detail(request.user, _visible(request, case_id))
+
+
+@router.post(
+    "/{int:case_id}/reveal",
+    response={200: RevealOut, **ERRORS},
+    summary="The caller's name or phone in clear, with a reason (written to the audit trail)",
+)
+def reveal(request, case_id: int, payload: RevealIn):
+    """For those who see the caller's contact (``contact_visible``); 403 for others, 422
+    when the reason is shorter than 4 characters. Every reveal is one audit entry."""
+    case = _visible(request, case_id)
+    try:
+        value = reveal_contact(request.user, case, payload.field, payload.reason)
+    except ValidationError as exc:
+        return _invalid(request, exc)
+    return {"field": payload.field, "value": value}
 
 
 # --- Intake -----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from jiedao.core.crypto import blind_index
+from jiedao.core.fields import EncryptedTextField
 from jiedao.core.scopes import ScopedModel
 from jiedao.territory.models import Department, Grid, Organisation, StandardAddress
 
@@ -185,8 +187,12 @@ class ExtensionState(models.TextChoices):
     DENIED = "denied", _("Denied")
 
 
-# Personal data kept out of audit snapshots (domain.md §10).
-PRIVATE_FIELDS = ("caller_name", "caller_phone")
+# The caller's contact (domain.md §10): field → mask kind. Encrypted at rest, masked by
+# default, revealed with a reason (services.reveal_contact).
+CALLER_FIELDS = {"caller_name": "name", "caller_phone": "phone"}
+# Kept out of audit snapshots: the encrypted fields (snapshot drops them anyway) and the blind
+# index, which would let a reader of the trail link the cases of one caller.
+PRIVATE_FIELDS = (*CALLER_FIELDS, "caller_phone_index")
 
 
 class Case(ScopedModel):
@@ -211,11 +217,13 @@ class Case(ScopedModel):
         related_name="cases",
         verbose_name=_("standard address"),
     )
-    # TODO(issue 4, registry): encrypt caller_name/caller_phone at rest with the registry's field
-    # encryption, mask by default and log every reveal (domain.md §10). Plain text until then;
-    # never shown outside the case's handlers and never exported in public views.
-    caller_name = models.CharField(_("caller's name"), max_length=60, blank=True)
-    caller_phone = models.CharField(_("caller's phone"), max_length=32, blank=True)
+    # Encrypted at rest (docs/personal-data.md); the phone is found through its blind index,
+    # which save() keeps in step with it.
+    caller_name = EncryptedTextField(_("caller's name"), kind="name")
+    caller_phone = EncryptedTextField(
+        _("caller's phone"), kind="phone", blind_index_field="caller_phone_index"
+    )
+    caller_phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     anonymous = models.BooleanField(_("anonymous"), default=False)
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -366,6 +374,7 @@ class Case(ScopedModel):
         self.territory_code = self.grid.code
         self.community_code = self.grid.code[:12]
         self.street_code = self.grid.code[:9] + "000"
+        self.caller_phone_index = blind_index("phone", self.caller_phone or "")
         closed = self.node in (Node.CLOSED, Node.REJECTED) or (
             self.node == Node.MERGED and self.closed_at is not None
         )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from jiedao.accounts.roles import Role
 from jiedao.cases.models import (
+    CALLER_FIELDS,
     HANDLER_NODES,
     NO_CALLER_CHANNELS,
     Case,
@@ -32,8 +33,13 @@ from jiedao.cases.workflow import (
     VERIFIERS,
     acts_for_handler,
 )
+from jiedao.core.crypto import blind_index_candidates, normalise_phone
+from jiedao.core.fields import mask
 from jiedao.core.scopes import unscoped
 from jiedao.core.selectors import scope_of
+
+# Fewer digits are no phone number: the desk would look up every keystroke.
+MIN_PHONE_DIGITS = 7
 
 
 def case_visibility_q(actor: Any) -> Q | None:
@@ -212,11 +218,18 @@ def public_closed_cases(limit: int = 1000) -> list[dict[str, Any]]:
 
 
 def cases_by_phone(actor: Any, phone: str, limit: int = 10) -> QuerySet[Case]:
-    """A caller's earlier cases, for the hotline desk (only those the operator may see)."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if len(digits) < 7:
-        return Case.objects.none()
-    return cases(actor).filter(caller_phone__endswith=digits[-11:]).order_by("-created_at")[:limit]
+    """A caller's earlier cases, for the hotline desk (only those the operator may see): the
+    exact number through its blind index, however it is written (spaces, dashes, +86)."""
+    rows = cases(actor)
+    if len(normalise_phone(phone)) < MIN_PHONE_DIGITS:
+        return rows.none()
+    candidates = blind_index_candidates("phone", phone)
+    return rows.filter(caller_phone_index__in=candidates).order_by("-created_at")[:limit]
+
+
+def masked_contact(case: Case, field: str) -> str:
+    """The default display of the caller's name or phone (王*明, 138****5678)."""
+    return mask(CALLER_FIELDS[field], getattr(case, field) or "")
 
 
 # Staff who work cases (not summoned departments, not committee members).

@@ -16,10 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from jiedao.audit.services import log_action, snapshot
-from jiedao.cases import gridindex, routing
+from jiedao.audit.services import log_action, log_sensitive_read, snapshot
+from jiedao.cases import gridindex, routing, selectors
 from jiedao.cases.coords import to_wgs84
 from jiedao.cases.models import (
+    CALLER_FIELDS,
     DEPARTMENT_HANDLERS,
     FINAL_NODES,
     NO_CALLER_CHANNELS,
@@ -132,6 +133,31 @@ def submit_case(
 
 def _snapshot(case: Case) -> dict[str, Any] | None:
     return snapshot(case, exclude=PRIVATE_FIELDS)
+
+
+# --- The caller's contact ---------------------------------------------------------------------
+
+MIN_REASON = 4
+MAX_REASON = 500
+
+
+def reveal_contact(actor: Any, case: Case, field: str, reason: str) -> str:
+    """The plaintext of the caller's name or phone for someone who may see the contact
+    (``selectors.sees_caller_contact``), with the reason written to the audit trail as one
+    sensitive read. An empty field reveals nothing and is not logged."""
+    if field not in CALLER_FIELDS:
+        raise ValueError(f"{field} is not a caller field")
+    if not selectors.sees_caller_contact(actor, case):
+        raise PermissionDenied(_("You may not see this caller's contact."))
+    reason = " ".join(reason.split())
+    if len(reason) < MIN_REASON:
+        raise ValidationError(
+            _("Say why you need to see it (at least 4 characters)."), code="reason"
+        )
+    value: str = getattr(case, field) or ""
+    if value:
+        log_sensitive_read(actor, case, field, reason[:MAX_REASON])
+    return value
 
 
 def _by_key(source_system: str, key: str) -> Case | None:

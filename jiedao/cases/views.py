@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
@@ -31,8 +32,14 @@ from jiedao.cases.forms import (
     ReportForm,
     SummonsForm,
 )
-from jiedao.cases.models import Case, Channel, Node, Summons
-from jiedao.cases.services import TransitionConflict, submit_case, transition
+from jiedao.cases.models import CALLER_FIELDS, Case, Channel, Node, Summons
+from jiedao.cases.services import (
+    MAX_REASON,
+    TransitionConflict,
+    reveal_contact,
+    submit_case,
+    transition,
+)
 from jiedao.cases.workflow import (
     DISPATCHERS,
     HANDLERS,
@@ -40,6 +47,7 @@ from jiedao.cases.workflow import (
     Action,
     possible_actions,
 )
+from jiedao.core.crypto import normalise_phone
 from jiedao.core.export import audited_xlsx
 from jiedao.core.scopes import unscoped
 from jiedao.territory.models import Community, Department, Grid
@@ -89,6 +97,9 @@ CASE_COLUMNS = [
     ("handler_label", _("Handler")),
     ("created_at", _("Received at")),
     ("resolve_due", _("Resolve by")),
+    # Masked (domain.md §10), and blank where the exporter may not see the contact at all.
+    ("export_caller_name", _("Caller")),
+    ("export_caller_phone", _("Caller's phone")),
 ]
 
 
@@ -110,7 +121,7 @@ def desk(request: HttpRequest) -> HttpResponse:
     counts = selectors.queue_counts(rows, DESK_QUEUES)
     rows = rows.filter(selectors.queue_q(queue)).order_by("resolve_due", "created_at", "pk")
     if request.GET.get("format") == "xlsx":
-        return audited_xlsx(request, "cases", CASE_COLUMNS, rows)
+        return audited_xlsx(request, "cases", CASE_COLUMNS, _masked_rows(request.user, rows))
     page = _page(request, rows)
     context = {
         "queue": queue,
@@ -122,6 +133,16 @@ def desk(request: HttpRequest) -> HttpResponse:
     }
     template = "cases/_desk_rows.html" if request.htmx else "cases/desk.html"  # type: ignore[attr-defined]
     return render(request, template, context)
+
+
+def _masked_rows(user: Any, rows: Any) -> Iterator[Case]:
+    """The export's rows with the caller's contact masked (never the plaintext)."""
+    for case in rows.iterator(chunk_size=2000):
+        contact = selectors.sees_caller_contact(user, case)
+        for field in CALLER_FIELDS:
+            shown = selectors.masked_contact(case, field) if contact else ""
+            setattr(case, f"export_{field}", shown)
+        yield case
 
 
 def _filtered(rows: Any, form: DeskFilterForm) -> Any:
@@ -235,6 +256,12 @@ def _visible_case(request: HttpRequest, pk: int) -> Case:
 @login_required
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     case = _visible_case(request, pk)
+    return render(request, "cases/detail.html", _detail_context(request, case))
+
+
+def _detail_context(
+    request: HttpRequest, case: Case, revealed: dict[str, str] | None = None
+) -> dict[str, Any]:
     user = request.user
     staff = selectors.is_staff_viewer(user) or user.is_superuser
     context: dict[str, Any] = {
@@ -247,6 +274,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rate_form": _rate_form(user, case),
         "may_summon": staff and summons.may_summon(user, case),
         "sees_contact": staff and selectors.sees_caller_contact(user, case),
+        "contact": _contact(case, revealed or {}),
         "answerable": {
             s.pk
             for s in selectors.summonses_of(case)
@@ -256,7 +284,50 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     if context["may_summon"]:
         context["summons_form"] = SummonsForm(departments=_district_departments(case))
     context["part_form"] = PartForm()
-    return render(request, "cases/detail.html", context)
+    return context
+
+
+def _contact(case: Case, revealed: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each caller field as shown: masked, or the plaintext just revealed."""
+    return {
+        field: {
+            "shown": revealed.get(field) or selectors.masked_contact(case, field),
+            "revealed": field in revealed,
+            "present": bool(getattr(case, field)),
+            "dial": normalise_phone(revealed.get(field, "")) if field == "caller_phone" else "",
+        }
+        for field in CALLER_FIELDS
+    }
+
+
+@login_required
+@require_POST
+def reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show the caller's name or phone after asking why (one audit entry per reveal). htmx
+    swaps in the one field; without JavaScript the case page comes back with it shown."""
+    case = _visible_case(request, pk)
+    field = request.POST.get("field", "")
+    if field not in CALLER_FIELDS:
+        raise Http404(_("No such field."))
+    error = ""
+    try:
+        value = reveal_contact(
+            request.user, case, field, request.POST.get("reason", "")[: MAX_REASON * 2]
+        )
+    except ValidationError as exc:
+        value, error = "", " ".join(exc.messages)
+    revealed = {field: value} if value else {}
+    if request.htmx:  # type: ignore[attr-defined]
+        context = {
+            "case": case,
+            "field": field,
+            "item": _contact(case, revealed)[field],
+            "error": error,
+        }
+        return render(request, "cases/_caller_field.html", context)
+    if error:
+        messages.error(request, error)
+    return render(request, "cases/detail.html", _detail_context(request, case, revealed))
 
 
 def _district_departments(case: Case) -> Any:
@@ -519,8 +590,9 @@ def hotline(request: HttpRequest) -> HttpResponse:
 def caller_history(request: HttpRequest) -> HttpResponse:
     """The caller's earlier cases (htmx, as the operator types the number)."""
     _require_roles(request.user, DISPATCHERS)
-    rows = selectors.cases_by_phone(request.user, request.GET.get("caller_phone", ""))
-    return render(request, "cases/_caller_history.html", {"rows": rows})
+    phone = request.GET.get("caller_phone", "")[:32]
+    rows = selectors.cases_by_phone(request.user, phone)
+    return render(request, "cases/_caller_history.html", {"rows": rows, "phone": phone})
 
 
 @login_required
@@ -572,6 +644,7 @@ urlpatterns: list[URLPattern] = [
     path("map/", public_map, name="public_map"),
     path("<int:pk>/", detail, name="detail"),
     path("<int:pk>/act/", act, name="act"),
+    path("<int:pk>/reveal/", reveal, name="reveal_contact"),
     path("<int:pk>/summon/", summon, name="summon"),
     path("summons/<int:pk>/report/", summons_report, name="summons_report"),
     path("summons/<int:pk>/part/", summons_part, name="summons_part"),

@@ -250,7 +250,8 @@ def test_intake_creates_a_case_with_its_event(client, world, role_users, categor
     data = response.json()
     assert data["grid_code"] == world.grid_a1y.code and data["node"] == Node.RECEIVED
     assert data["channel"] == "api" and data["external_id"] == "HL-1"
-    assert data["caller_phone"] == "13800138000" and data["contact_visible"] is True
+    assert data["contact_visible"] is True
+    assert (data["caller_name"], data["caller_phone"]) == ("张*", "138****8000")  # masked
     assert [e["action"] for e in data["events"]] == ["submit"]
     case = stored(Case(pk=data["id"]))
     assert case.source_system == "api:street" and case.reporter_id == user.pk
@@ -435,7 +436,7 @@ def test_a_resident_sees_their_own_case_but_not_a_neighbours(client, world, role
     as_user(client, resident)
     created = post(client, URL, intake_body(world.grid_a1x, caller_phone="13900000000")).json()
     own = client.get(f"{URL}/{created['id']}").json()
-    assert own["caller_phone"] == "13900000000" and own["actions"] == []
+    assert own["caller_phone"] == "139****0000" and own["actions"] == []
     transition(None, Case(pk=created["id"], node=Node.RECEIVED), "register")
     own = client.get(f"{URL}/{created['id']}").json()
     assert [e["actor"] for e in own["events"]] == ["", ""]  # what happened, not who did it
@@ -473,7 +474,7 @@ def test_permission_matrix_inside_the_territory(client, world, role_users, categ
     assert detail.status_code == (200 if sees else 404)
     if sees:
         assert detail.json()["contact_visible"] is contact
-        assert detail.json()["caller_phone"] == ("13800138000" if contact else None)
+        assert detail.json()["caller_phone"] == ("138****8000" if contact else None)
         assert ("register" in detail.json()["actions"]) is registers
     response = post(client, f"{URL}/{case.pk}/actions/register", {"expected_node": "received"})
     if registers:
@@ -534,7 +535,7 @@ def test_department_staff_see_and_act_on_their_departments_cases(
     as_user(client, role_users[Role.DEPARTMENT_STAFF])
     assert {row["id"] for row in client.get(URL).json()["items"]} == {ours.pk, summoned.pk}
     own = client.get(f"{URL}/{ours.pk}").json()
-    assert own["caller_phone"] == "1"
+    assert own["caller_phone"] == "*"  # masked, even a one-digit test number
     assert {"return", "acknowledge", "contact"} <= set(own["actions"])
     joined = client.get(f"{URL}/{summoned.pk}").json()
     assert joined["caller_phone"] is None and joined["actions"] == []  # summoned, not handling

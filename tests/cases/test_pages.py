@@ -161,14 +161,17 @@ def test_caller_contact_shown_to_the_territory_not_to_a_summoned_department(
     client, world, role_users, case
 ):
     client.force_login(role_users[Role.WORKSTATION_STAFF])
-    assert "13800138000" in client.get(case.get_absolute_url()).content.decode()
+    page = client.get(case.get_absolute_url()).content.decode()
+    assert "138****8000" in page and "13800138000" not in page  # masked until revealed
     transition(None, case, "register")
     from jiedao.cases.summons import summon_departments
 
     summon_departments(None, case, [world.department], "需要执法")
     client.force_login(role_users[Role.DEPARTMENT_STAFF])
     page = client.get(case.get_absolute_url())
-    assert page.status_code == 200 and "13800138000" not in page.content.decode()
+    content = page.content.decode()
+    assert page.status_code == 200 and "138****8000" not in content
+    assert "13800138000" not in content and "Reveal" not in content
 
 
 def test_resident_reports_with_an_address_and_sees_and_rates_it(

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import translation
 
@@ -36,6 +36,7 @@ from jiedao.cases.models import (
 )
 from jiedao.cases.routing import resolve_route
 from jiedao.cases.workflow import TABLE
+from jiedao.core.crypto import blind_index, blind_index_candidates, decrypt
 from jiedao.core.scopes import unscoped
 from jiedao.demo import cases as demo_cases
 from jiedao.demo import world
@@ -170,6 +171,28 @@ def test_every_case_keeps_the_databases_rules(demo):
         .filter(node__in=sorted(HANDLER_NODES))
         .exists()
     )
+
+
+def test_callers_are_stored_encrypted_and_found_by_their_phone(demo):
+    """The bulk insert writes what the model would: ciphertext and the blind index."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, caller_name, caller_phone, caller_phone_index FROM cases_case "
+            "WHERE caller_phone <> '' ORDER BY id"
+        )
+        rows = cursor.fetchall()
+    assert len(rows) > 100
+    for _pk, name, phone, index in rows[:200]:
+        plain = decrypt(phone)
+        assert plain.isdigit() and len(plain) == 11 and plain not in phone
+        assert index == blind_index("phone", plain)
+        assert name == "" or decrypt(name) != name
+    pk, _, phone, _ = rows[0]
+    found = Case.objects.filter(
+        caller_phone_index__in=blind_index_candidates("phone", f"+86 {decrypt(phone)}")
+    )
+    assert pk in set(found.values_list("pk", flat=True))
+    assert not Case.objects.filter(caller_phone="").exclude(caller_phone_index="").exists()
 
 
 def test_events_chain_from_node_to_node_and_the_counters_equal_them(demo):

@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from jiedao.cases.workflow import event_label as label_of
+from jiedao.core.fields import mask
 from jiedao.workdays.display import deadline_text
 
 register = template.Library()
@@ -13,6 +14,12 @@ register = template.Library()
 @register.filter
 def event_label(action: str) -> str:
     return label_of(action)
+
+
+@register.filter
+def masked(value: str | None, kind: str) -> str:
+    """Personal data as shown by default (domain.md §10): ``{{ case.caller_name|masked:"name" }}``."""
+    return mask(kind, value)
 
 
 @register.filter
