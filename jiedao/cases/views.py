@@ -50,6 +50,7 @@ from jiedao.cases.workflow import (
 from jiedao.core.crypto import normalise_phone
 from jiedao.core.export import audited_xlsx
 from jiedao.core.scopes import unscoped
+from jiedao.core.shell import grid_worker_registry_tiles
 from jiedao.territory.models import Community, Department, Grid
 
 DESK_QUEUES = [
@@ -239,6 +240,7 @@ def todo(request: HttpRequest) -> HttpResponse:
     context = {
         "verify": Paginator(lists["verify"], 50).get_page(request.GET.get("verify_page")),
         "callback": Paginator(lists["callback"], 50).get_page(request.GET.get("callback_page")),
+        "door_to_door": grid_worker_registry_tiles(request.user),
     }
     return render(request, "cases/todo.html", context)
 
