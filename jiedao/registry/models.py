@@ -83,7 +83,7 @@ class Person(ScopedModel):
         GRANDCHILD = "grandchild", _("Grandchild")
         OTHER = "other", _("Other relative or lodger")
 
-    name = models.CharField(_("name"), max_length=40)
+    name = models.CharField(_("full name"), max_length=40)
     initials = models.CharField(max_length=16, db_index=True, editable=False)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_date = models.DateField(_("date of birth"))
@@ -93,7 +93,7 @@ class Person(ScopedModel):
     identity_index = models.CharField(max_length=64, blank=True, editable=False)
     phone = EncryptedTextField(_("phone"), kind="phone", blind_index_field="phone_index")
     phone_index = models.CharField(max_length=64, blank=True, editable=False)
-    registered_address = EncryptedTextField(_("registered address (户籍地址)"), kind="address")
+    registered_address = EncryptedTextField(_("registered address"), kind="address")
     relation = models.CharField(
         _("relation to the head"), max_length=16, choices=Relation.choices, blank=True
     )
@@ -127,7 +127,7 @@ class Person(ScopedModel):
         related_name="registered_persons",
         null=True,
         blank=True,
-        verbose_name=_("registered at"),
+        verbose_name=_("registered dwelling"),
     )
     residence = models.CharField(
         _("人户分离 status"),

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -195,7 +196,7 @@ class Change:
 
 def _field_label(name: str) -> str:
     field = Person._meta.get_field(name.removesuffix("_id"))
-    return str(getattr(field, "verbose_name", name))
+    return capfirst(str(getattr(field, "verbose_name", name)))
 
 
 def _place_labels(actor: Any, versions: list[Any]) -> dict[tuple[str, Any], str]:

@@ -51,7 +51,7 @@ class PageMixin(PermissionRequiredMixin):
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} %"
+    return "—" if value is None else f"{value:.1f}\u00a0%"
 
 
 def node_from(request: HttpRequest, code: str) -> rec.Node | None:
@@ -75,7 +75,7 @@ def bar_chart(rows: list[rec.Counts]) -> str:
         "legend": {"top": 0, "type": "scroll"},  # one line, also on a phone
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "yAxis": {"type": "category", "inverse": True, "data": [row.label for row in shown]},
-        "xAxis": {"type": "value"},
+        "xAxis": {"type": "value", "axisLabel": {"hideOverlap": True}, "splitNumber": 3},
         "series": [
             {
                 "type": "bar",

@@ -152,7 +152,7 @@ def test_counts_and_charts_of_a_community(client_en, world, role_users):
     page = response.content.decode()
     a1x, a1y = response.context["rows"]
     assert (a1x["registered_households"], a1x["consistent_households"]) == (28, 15)
-    assert a1x["household_rate"] == "53.6 %"
+    assert a1x["household_rate"] == "53.6\u00a0%"
     assert a1y["household_rate"] == "—"
     assert response.context["total"]["persons"] == 45
     bar = json.loads(response.context["bar_chart"])
