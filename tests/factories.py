@@ -152,7 +152,7 @@ class PersonFactory(PlainManagerFactory):
     birth_date = factory.Faker("date_of_birth", minimum_age=1, maximum_age=95)
 
     @factory.post_generation
-    def derived(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy hook
+    def derived(obj, create, extracted, **kwargs):
         """Blind indexes and 人户分离 status follow the values, as services.save_person keeps them."""
         from jiedao.registry.services import fill_derived
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Header, Router, Schema, Status
@@ -407,7 +407,7 @@ def get_case(request, case_id: int):
     response={200: RevealOut, **ERRORS},
     summary="The caller's name or phone in clear, with a reason (written to the audit trail)",
 )
-def reveal(request, case_id: int, payload: RevealIn):
+def reveal(request, case_id: int, payload: RevealIn, response: HttpResponse):
     """For those who see the caller's contact (``contact_visible``); 403 for others, 422
     when the reason is shorter than 4 characters. Every reveal is one audit entry."""
     case = _visible(request, case_id)
@@ -415,6 +415,7 @@ def reveal(request, case_id: int, payload: RevealIn):
         value = reveal_contact(request.user, case, payload.field, payload.reason)
     except ValidationError as exc:
         return _invalid(request, exc)
+    response["Cache-Control"] = "no-store"  # the plaintext must not stay in any cache
     return {"field": payload.field, "value": value}
 
 

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from jiedao.accounts.roles import Role
@@ -302,6 +303,7 @@ def _contact(case: Case, revealed: dict[str, str]) -> dict[str, dict[str, Any]]:
     }
 
 
+@never_cache
 @login_required
 @require_POST
 def reveal(request: HttpRequest, pk: int) -> HttpResponse:

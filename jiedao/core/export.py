@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from io import BytesIO
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +18,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from jiedao.audit.models import AuditEntry
 from jiedao.audit.services import log_action
+from jiedao.core.fields import redact_numbers
 
 
 def resolve(obj: Any, path: str) -> Any:
@@ -95,7 +97,8 @@ def audited_xlsx(
         request.user,
         f"export.{name}",
         None,
-        note=f"{count} rows; {request.GET.urlencode()}",
+        # A searched phone or identity number must not be kept in clear in the trail.
+        note=redact_numbers(f"{count} rows; {unquote_plus(request.GET.urlencode())}"),
         # Shown in the audit trail of the exporter's first territory grant.
         territory_code=next(
             (g.node_code for g in getattr(request.user, "active_grants", []) if g.node_code), ""

@@ -146,3 +146,25 @@ def mask(kind: str, value: str | None) -> str:
     if kind not in _MASKS:
         raise ValueError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
     return _MASKS[kind](value)
+
+
+# A run of seven or more digits (spaces, dashes, a leading + allowed, an X at the end): a phone
+# or an identity number typed into a search box or a filter.
+_NUMBER_RUN = re.compile(r"\+?[0-9０-９](?:[0-9０-９ \-]{5,}[0-9０-９xX])")
+
+
+def redact_numbers(text: str) -> str:
+    """``text`` with every phone- or identity-number-like run masked, for what is kept in logs
+    and the audit trail (a search term, a query string)."""
+
+    def masked(match: re.Match[str]) -> str:
+        run = match.group(0)
+        compact = "".join(ch for ch in run if ch not in " -")
+        if len(compact) == 18 and compact[0] != "+":
+            return mask("identity", compact)
+        digits = normalise_phone(compact)
+        if (len(digits) == 11 and digits[0] == "1") or (digits[:1] == "0" and len(digits) > 9):
+            return mask("phone", digits)
+        return run  # a territory code, a case number: not personal
+
+    return _NUMBER_RUN.sub(masked, text or "")

@@ -64,3 +64,12 @@ class ScopedDetailView(StaffOnlyMixin, DetailView):
             else {"pk": self.kwargs["pk"]}
         )
         return get_object_or_404(rows, **lookup)
+
+
+def parse_id(raw: object) -> int | None:
+    """A primary key from a query or form value; None for anything else (``"²".isdigit()`` is
+    true but ``int("²")`` fails, and a 30-digit number overflows the database)."""
+    text = str(raw or "")
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None

@@ -9,6 +9,7 @@ from django import forms
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from jiedao.core.views_base import parse_id
 from jiedao.registry import selectors
 from jiedao.registry.models import CareGroup, Household, Person, Residence
 from jiedao.registry.services import masked
@@ -219,7 +220,7 @@ class PersonForm(forms.Form):
     def _chosen_building(self) -> int | None:
         if self.is_bound:
             raw = self.data.get(self.add_prefix("building"), "")
-            return int(raw) if str(raw).isdigit() else None
+            return parse_id(raw)
         dwelling = self.person.dwelling if not self.creating else None
         return dwelling.building_id if dwelling is not None else None
 

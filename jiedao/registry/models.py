@@ -420,3 +420,6 @@ class ImportRowError(models.Model):
 
     class Meta:
         ordering = ["row", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.row}: {self.reason}"

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from jiedao.audit.services import log_action, log_sensitive_read
-from jiedao.core.crypto import blind_index
+from jiedao.core.crypto import blind_index, blind_index_candidates
 from jiedao.core.fields import mask
 from jiedao.core.identity import parse_identity_number, validate_phone
 from jiedao.core.scopes import unscoped
@@ -119,7 +119,10 @@ def identity_taken(number: str, exclude_pk: int | None = None) -> bool:
     if not number:
         return False
     with unscoped():
-        rows = Person.all_objects.filter(identity_index=blind_index("identity", number))
+        # Every key's index: rows not yet rotated still count (docs/personal-data.md).
+        rows = Person.all_objects.filter(
+            identity_index__in=blind_index_candidates("identity", number)
+        )
         if exclude_pk:
             rows = rows.exclude(pk=exclude_pk)
         return rows.exists()
@@ -162,7 +165,15 @@ def save_person(
             person.version += 1
         person.updated_at = timezone.now()
         person.updated_by = actor if getattr(actor, "pk", None) else None
-        person.save()
+        try:
+            with transaction.atomic():
+                person.save()
+        except IntegrityError as exc:  # the same number saved a moment ago by someone else
+            if "identity" not in str(exc).lower():
+                raise
+            raise ValidationError(
+                {"identity_number": _("Another person already has this identity number.")}
+            ) from exc
         if {"dwelling_id", "registered_dwelling_id"} & set(changes) and not creating:
             from jiedao.registry.care import sync_care_territory
 

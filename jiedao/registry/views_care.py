@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 from jiedao.core.export import audited_xlsx
 from jiedao.core.fields import mask
 from jiedao.core.selectors import visible
+from jiedao.core.views_base import parse_id
 from jiedao.registry import care
 from jiedao.registry.models import CareGroup, CareTag, Household, Person, Visit
 from jiedao.territory.models import Grid
@@ -307,12 +308,15 @@ def visit_schedule(request: HttpRequest) -> HttpResponse:
 
 def _visit_subject(request: HttpRequest) -> tuple[Person | None, Household | None]:
     """The person (``?person=``) or household (``?household=``) visited, in the user's scope."""
-    person_id, household_id = request.GET.get("person", ""), request.GET.get("household", "")
+    person_id, household_id = (
+        parse_id(request.GET.get("person")),
+        parse_id(request.GET.get("household")),
+    )
     person = household = None
-    if person_id.isdigit():
-        person = get_object_or_404(visible(Person, request.user), pk=int(person_id))
-    if household_id.isdigit():
-        household = get_object_or_404(visible(Household, request.user), pk=int(household_id))
+    if person_id is not None:
+        person = get_object_or_404(visible(Person, request.user), pk=person_id)
+    if household_id is not None:
+        household = get_object_or_404(visible(Household, request.user), pk=household_id)
     if person is None and household is None:
         raise Http404(_("Choose the person or household visited."))
     return person, household
@@ -471,10 +475,10 @@ def _change_tags(request: HttpRequest, person: Person) -> _Outcome:
                 messages.success(request, _("Added to the care group."))
                 return _Outcome(done=True)
         return _Outcome(done=False, add_form=form)
-    tag_id = request.POST.get("tag", "")
-    if action not in ("remove", "schedule") or not tag_id.isdigit():
+    tag_id = parse_id(request.POST.get("tag"))
+    if action not in ("remove", "schedule") or tag_id is None:
         raise Http404(_("Unknown action."))
-    tag = get_object_or_404(visible(CareTag, user).filter(person=person), pk=int(tag_id))
+    tag = get_object_or_404(visible(CareTag, user).filter(person=person), pk=tag_id)
     if action == "remove":
         care.untag_person(user, tag)
         messages.success(request, _("Removed from the care group."))

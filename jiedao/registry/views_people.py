@@ -27,7 +27,9 @@ from django.views.decorators.cache import never_cache
 from jiedao.audit.models import AuditEntry
 from jiedao.audit.services import log_action
 from jiedao.core.export import audited_xlsx, xlsx_response
+from jiedao.core.fields import redact_numbers
 from jiedao.core.selectors import visible
+from jiedao.core.views_base import parse_id
 from jiedao.registry import selectors, services
 from jiedao.registry.forms import PersonFilterForm, PersonForm, RevealForm, UnmaskedExportForm
 from jiedao.registry.models import Household, Person
@@ -174,7 +176,11 @@ def _unmasked_export(
         user,
         f"export.{EXPORT_NAME}.unmasked",
         None,
-        after={"rows": count, "filters": filters.as_query(), "territory": prefixes},
+        after={
+            "rows": count,
+            "filters": {k: redact_numbers(str(v)) for k, v in filters.as_query().items()},
+            "territory": prefixes,
+        },
         note=reason,
         territory_code=prefixes[0],
         kind=AuditEntry.Kind.SENSITIVE_READ,
@@ -424,7 +430,7 @@ def person_new(request: HttpRequest) -> HttpResponse:
     user = request.user
     _require(user, "registry.browse")
     raw = request.GET.get("dwelling", "")
-    dwelling = _visible_dwelling(request, int(raw)) if raw.isdigit() else None
+    dwelling = _visible_dwelling(request, pk) if (pk := parse_id(raw)) else None
     _require(user, "registry.change_person", dwelling)
     person = Person()
     form = PersonForm(
@@ -454,7 +460,7 @@ def person_dwelling_options(request: HttpRequest) -> HttpResponse:
     """The rooms of one building, as <option>s for the form's room select (htmx)."""
     _require(request.user, "registry.change_person")
     raw = request.GET.get("building", "")
-    building = int(raw) if raw.isdigit() else None
+    building = parse_id(raw)
     rooms = selectors.editable_dwellings(request.user, building) if building else []
     return render(request, "registry/person_dwelling_options.html", {"rooms": rooms})
 

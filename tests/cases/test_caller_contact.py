@@ -175,8 +175,10 @@ def test_reveal_outside_the_territory_is_not_found(client, world, role_users, ca
 def test_a_reveal_writes_one_sensitive_read_with_the_reason(client, role_users, called):
     user = role_users[Role.WORKSTATION_STAFF]
     client.force_login(user)
-    html = htmx_reveal(client, called, "caller_name").content.decode()
+    response = htmx_reveal(client, called, "caller_name")
+    html = response.content.decode()
     assert NAME in html and PHONE not in html  # only the field asked for
+    assert "no-store" in response["Cache-Control"]
     [entry] = reveals()
     assert (entry.action, entry.note, entry.actor_id) == ("reveal.caller_name", REASON, user.pk)
     assert (entry.object_type, entry.object_id) == ("cases.case", str(called.pk))
@@ -248,6 +250,7 @@ def test_api_masks_and_reveals_with_a_reason(client, role_users, called):
         "field": "caller_phone",
         "value": PHONE,
     }
+    assert "no-store" in response["Cache-Control"]
     assert [e.action for e in reveals()] == ["reveal.caller_phone"]
 
 

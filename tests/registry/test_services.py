@@ -13,7 +13,6 @@ from jiedao.core.identity import make_identity_number
 from jiedao.core.scopes import unscoped
 from jiedao.registry import services
 from jiedao.registry.models import Person, PersonVersion, Residence
-from tests import factories as f
 
 BIRTH = datetime.date(1990, 3, 7)
 NUMBER = make_identity_number("110119", BIRTH, 123)  # odd sequence digit: a man
@@ -155,3 +154,39 @@ def test_person_hangs_off_where_they_live_or_else_where_registered(world):
     )
     assert gone.territory_code == registered.territory_code
     assert gone.residence == Residence.REGISTERED_NOT_LIVING
+
+
+def test_a_duplicate_saved_at_the_same_moment_is_a_field_error(dwelling, monkeypatch):
+    """Two offices save the same number at once: both pass the check, the constraint decides,
+    and the loser sees the same message instead of a server error."""
+    _new(dwelling, identity_number=NUMBER)
+    monkeypatch.setattr(services, "identity_taken", lambda *args, **kwargs: False)
+    with pytest.raises(ValidationError) as caught:
+        _new(dwelling, name="李四", identity_number=NUMBER)
+    assert "identity_number" in caught.value.message_dict
+    with unscoped():
+        assert (
+            Person.all_objects.filter(identity_index=blind_index("identity", NUMBER)).count() == 1
+        )
+
+
+def test_identity_taken_sees_rows_indexed_under_an_old_key(dwelling, settings):
+    from cryptography.fernet import Fernet
+
+    _new(dwelling, identity_number=NUMBER)
+    old_key = settings.JIEDAO_FIELD_KEY
+    settings.JIEDAO_FIELD_KEY = Fernet.generate_key().decode()
+    settings.JIEDAO_FIELD_KEYS_OLD = old_key
+    assert services.identity_taken(NUMBER)
+
+
+def test_the_admin_neither_shows_nor_changes_personal_data(client, dwelling, role_users):
+    person = _new(dwelling, identity_number=NUMBER, phone="13812345678")
+    client.force_login(role_users["system_admin"])
+    response = client.get(f"/admin/registry/person/{person.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert NUMBER not in html and "13812345678" not in html
+    assert (
+        client.post(f"/admin/registry/person/{person.pk}/change/", {"name": "x"}).status_code == 403
+    )
