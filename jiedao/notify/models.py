@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from jiedao.core.fields import EncryptedTextField
 from jiedao.notify.sms import mask_phone
 
 
@@ -69,8 +70,8 @@ class SmsStatus(models.TextChoices):
 class SmsMessage(models.Model):
     """One text message to one phone, sent by a background job with retries."""
 
-    # Personal data (domain.md §10): masked in lists and logs, never in audit snapshots.
-    phone = models.CharField(_("phone"), max_length=32)
+    # Personal data (domain.md §10): encrypted at rest, masked in lists and logs.
+    phone = EncryptedTextField(_("phone"), kind="phone")
     body = models.TextField(_("text"))
     kind = models.CharField(_("kind"), max_length=40, blank=True)
     backend = models.CharField(_("gateway"), max_length=200)

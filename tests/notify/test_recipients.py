@@ -281,3 +281,16 @@ def test_case_params_hold_no_personal_data(act, case, role_users):
     text = str(list(Notification.objects.values_list("params", flat=True)))
     with_caller = Case.all_objects.get(pk=case.pk)
     assert with_caller.caller_phone not in text
+
+
+def test_the_outbox_keeps_the_phone_encrypted(db):
+    from django.db import connection
+
+    from jiedao.notify.models import SmsMessage
+
+    message = SmsMessage.objects.create(phone="13900139000", body="x", backend="console")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone FROM notify_smsmessage WHERE id = %s", [message.pk])
+        [stored] = cursor.fetchone()
+    assert "13900139000" not in stored
+    assert SmsMessage.objects.get(pk=message.pk).phone == "13900139000"
