@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from jiedao.core.export import audited_xlsx
 from jiedao.core.fields import mask
+from jiedao.core.views_base import show_service_errors
 from jiedao.party import selectors, services
 from jiedao.party.forms import (
     MemberAddForm,
@@ -128,7 +129,7 @@ def organisation_add_view(request: HttpRequest, pk: int) -> HttpResponse:
                 founded_on=data["founded_on"],
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            show_service_errors(form, error)
         else:
             messages.success(request, _("The organisation was set up."))
             return redirect(org.get_absolute_url())
@@ -146,7 +147,7 @@ def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.update_organisation(request.user, org, **form.cleaned_data)
         except ValidationError as error:
-            _add_errors(form, error)
+            show_service_errors(form, error)
         else:
             messages.success(request, _("The organisation was saved."))
             return redirect(org.get_absolute_url())
@@ -175,7 +176,7 @@ def member_add_view(request: HttpRequest, pk: int) -> HttpResponse:
                 joined_on=data["joined_on"],
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            show_service_errors(form, error)
         else:
             messages.success(request, _("The member was added."))
             return redirect(org.get_absolute_url())
@@ -221,7 +222,7 @@ def member_move_view(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.move_member(request.user, member, form.cleaned_data["target"])
         except ValidationError as error:
-            _add_errors(form, error)
+            show_service_errors(form, error)
         else:
             messages.success(request, _("The member was moved."))
             return redirect(member.organisation.get_absolute_url())
@@ -252,12 +253,3 @@ def member_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
         "remove_form": form,
     }
     return render(request, "party/member.html", context, status=400)
-
-
-def _add_errors(form: Any, error: ValidationError) -> None:
-    """A service refusal shown on the form: on its field when the field is there."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)

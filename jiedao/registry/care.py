@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from jiedao.audit.services import log_action
 from jiedao.core.scopes import code_within, unscoped
 from jiedao.core.selectors import search_q, visible
-from jiedao.registry.models import CareGroup, CareTag, Household, Person, Visit
+from jiedao.registry.models import CareGroup, CareTag, Household, Person, Verification, Visit
 from jiedao.territory.models import Grid
 
 # Groups visited on a schedule unless a tag says otherwise (days between visits). Override with
@@ -187,6 +187,27 @@ def sync_care_territory(person: Person) -> int:
             .exclude(territory_code=person.territory_code)
             .update(territory_code=person.territory_code)
         )
+
+
+def follow_person_territory(person_ids: Iterable[int]) -> dict[str, int]:
+    """After persons moved in bulk (an import, or ``save_person``): their care tags and open
+    verifications take each person's current ``territory_code``, so they land on the new grid's
+    worklist. One UPDATE per table (a correlated subquery), whatever the number of persons.
+    Returns how many rows of each moved. Visits and done verifications stay where they
+    happened."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {"care_tags": 0, "verifications": 0}
+    current = Subquery(
+        Person.all_objects.filter(pk=OuterRef("person_id")).values("territory_code")[:1]
+    )
+    with unscoped():
+        tags = CareTag.all_objects.filter(person_id__in=ids)
+        checks = Verification.all_objects.filter(person_id__in=ids, state=Verification.State.OPEN)
+        return {
+            "care_tags": tags.exclude(territory_code=current).update(territory_code=current),
+            "verifications": checks.exclude(territory_code=current).update(territory_code=current),
+        }
 
 
 # --- Services: visits -----------------------------------------------------------------------

@@ -48,6 +48,7 @@ from jiedao.core.fields import mask
 from jiedao.core.identity import parse_identity_number, validate_phone
 from jiedao.core.pinyin import initials
 from jiedao.core.scopes import Scope, code_within, unscoped
+from jiedao.registry.care import follow_person_territory
 from jiedao.registry.models import (
     CareGroup,
     CareTag,
@@ -452,7 +453,7 @@ FIELDS: dict[str, tuple[ImportField, ...]] = {
             "address",
             gettext_lazy("Dwelling where registered (standard address)"),
             True,
-            "标准地址 房屋地址 住址 地址 现住址 户籍地址 address",
+            "标准地址 房屋地址 住址 地址 现住址 address",
             REGISTRY,
         ),
         _field(
@@ -572,9 +573,12 @@ def clean_mapping(mapping: dict[str, Any], headers: list[str], source: str) -> d
 
 
 def column_label(headers: list[str], index: int) -> str:
-    """The header as the user wrote it, or "column C" when the header cell is empty."""
+    """The header as the user wrote it (numbers masked: a file without a header row has a
+    person's cells there), or "column C" when the header cell is empty."""
     header = headers[index] if 0 <= index < len(headers) else ""
-    return header or _("column %(letter)s") % {"letter": get_column_letter(index + 1)}
+    return (shown(header) if _LONG_NUMBER.search(header) else header) or _("column %(letter)s") % {
+        "letter": get_column_letter(index + 1)
+    }
 
 
 # --- Values ------------------------------------------------------------------------------------
@@ -583,6 +587,12 @@ _SPACES = re.compile(r"\s+")
 _ADMIN_TOKEN = re.compile(r"省|自治区|市|区|县|旗|街道办事处|街道|镇|乡|社区居委会|社区|村")
 _IDENTITY_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 _CARE_SPLIT = re.compile(r"[;；,，、/|\s]+")
+# A run of nine or more digits (spaces or hyphens between them allowed, an X at the end): what
+# may be an identity or phone number in a cell, whichever column it was mapped to.
+_LONG_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[\s-]?[0-9]){8,}(?:[\s-]?X)?(?![0-9])", re.I)
+_IDENTITY_LIKE = re.compile(r"[0-9]{14,17}[0-9X]")  # 15 or 18 characters, or one off
+_PHONE_LIKE = re.compile(r"(?:\+?86)?(1[3-9][0-9]{9}|0[1-9][0-9]{8,10})")
+ECHO_CHARS = 20
 
 RELATION_WORDS = {
     Person.Relation.HEAD: "户主 本人 户主本人 head",
@@ -685,6 +695,29 @@ def parse_care_groups(text: str) -> tuple[list[str], list[str]]:
         elif group not in groups:
             groups.append(group)
     return sorted(groups), unknown
+
+
+def shown(text: str, *, address: bool = False) -> str:
+    """A cell as a problem report may echo it (docs/personal-data.md): identity numbers and phone
+    numbers masked wherever they appear (a column may be mis-mapped), an address cell reduced to
+    road and number; at most ``ECHO_CHARS`` characters of anything else."""
+    value = " ".join(unicodedata.normalize("NFKC", text or "").split())
+    whole = _masked_number(value)
+    if whole is not None:
+        return whole
+    if address:
+        return mask("address", value)
+    return _LONG_NUMBER.sub(lambda m: _masked_number(m.group()) or m.group(), value)[:ECHO_CHARS]
+
+
+def _masked_number(text: str) -> str | None:
+    compact = re.sub(r"[\s()-]", "", text).upper()
+    if _IDENTITY_LIKE.fullmatch(compact):
+        return mask("identity", compact)
+    phone = _PHONE_LIKE.fullmatch(compact)
+    if phone:
+        return mask("phone", phone.group(1))
+    return None
 
 
 def identity_key(text: str) -> int | None:
@@ -978,7 +1011,7 @@ def _household_line(plan: Plan, facts: FileFacts, values: list[str], problem: Pr
         problem(
             "household_number",
             _("Household %(number)s has no members: no person row carries this 户号.")
-            % {"number": number},
+            % {"number": shown(number)},
         )
 
 
@@ -1007,13 +1040,13 @@ def _check_sex(text: str, is_male: bool, problem: Problem) -> None:
         return
     sex = SEXES.get(unicodedata.normalize("NFKC", text).strip().lower())
     if sex is None:
-        problem("sex", _("Unknown sex %(value)s: write 男 or 女.") % {"value": text[:20]})
+        problem("sex", _("Unknown sex %(value)s: write 男 or 女.") % {"value": shown(text)})
     elif (sex == Person.Sex.MALE) != is_male:
         says = Person.Sex.MALE.label if is_male else Person.Sex.FEMALE.label
         problem(
             "sex",
             _("The sex %(value)s contradicts the identity number, which says %(sex)s.")
-            % {"value": text[:20], "sex": says},
+            % {"value": shown(text), "sex": says},
         )
 
 
@@ -1025,13 +1058,13 @@ def _check_birth_date(text: str, birth_date: datetime.date, problem: Problem) ->
         problem(
             "birth_date",
             _("The date of birth %(value)s is not a date such as 1990-03-07.")
-            % {"value": text[:20]},
+            % {"value": shown(text)},
         )
     elif value != birth_date:
         problem(
             "birth_date",
             _("The date of birth %(value)s contradicts the identity number, which says %(date)s.")
-            % {"value": text[:20], "date": birth_date.isoformat()},
+            % {"value": shown(text), "date": birth_date.isoformat()},
         )
 
 
@@ -1061,7 +1094,7 @@ def _relation(plan: Plan, text: str, problem: Problem) -> str:
                 "Unknown relation to the head %(value)s: write 户主, 配偶, 子, 女, 父母, 孙子女 or "
                 "其他 (or a GB/T 4761 code)."
             )
-            % {"value": text[:20]},
+            % {"value": shown(text)},
         )
         return ""
     return relation
@@ -1075,7 +1108,6 @@ def _dwelling(
         return None
     if isinstance(found, tuple):
         return found
-    shown = text[:80]
     if found == AddressBook.AMBIGUOUS:
         reason = _(
             "Several dwellings have the address %(address)s: the standard addresses need fixing."
@@ -1086,7 +1118,9 @@ def _dwelling(
         )
     else:
         reason = _("No dwelling in %(territory)s has the standard address %(address)s.")
-    problem("address", reason % {"address": shown, "territory": plan.territory_name})
+    problem(
+        "address", reason % {"address": shown(text, address=True), "territory": plan.territory_name}
+    )
     return None
 
 
@@ -1117,18 +1151,19 @@ def _check_household(household: _HouseholdFacts, number: str, problem: Problem) 
         problem(
             "relation",
             _("Household %(number)s has no head (户主) among its %(count)d rows.")
-            % {"number": number, "count": household.members},
+            % {"number": shown(number), "count": household.members},
         )
     elif household.heads > 1:
         problem(
             "relation",
             _("Household %(number)s has %(count)d heads (户主); it must have one.")
-            % {"number": number, "count": household.heads},
+            % {"number": shown(number), "count": household.heads},
         )
     if household.split:
         problem(
             "household_number",
-            _("The rows of household %(number)s name more than one dwelling.") % {"number": number},
+            _("The rows of household %(number)s name more than one dwelling.")
+            % {"number": shown(number)},
         )
 
 
@@ -1146,7 +1181,7 @@ def _survey_values(plan: Plan, values: list[str], problem: Problem) -> dict[str,
             _(
                 "Unknown care group %(value)s: use 独居老人, 残疾人, 低保, 退役军人, 困境儿童, 流动人口, 4050, 党员 or 志愿者."
             )
-            % {"value": "、".join(unknown)[:40]},
+            % {"value": "、".join(shown(word) for word in unknown)[:40]},
         )
     return {"phone": phone, "care_groups": groups}
 
@@ -1197,20 +1232,44 @@ def _lock(job: ImportJob) -> ImportJob:
     return ImportJob.all_objects.select_for_update().get(pk=job.pk)
 
 
-def _existing(rows: list[CleanRow], digest_field: str) -> dict[str, tuple[int, str]]:
-    """identity blind index → (person id, last digest of this source), one query per chunk.
-    Across all territories: a person is unique by identity number wherever they are."""
+Existing = dict[str, tuple[int, str, str]]
+
+
+def _existing(rows: list[CleanRow], digest_field: str) -> Existing:
+    """identity blind index → (person id, last digest of this source, territory code), one
+    query per chunk. Across all territories: a person is unique by identity number wherever
+    they are (so a row may match someone recorded outside the import's territory)."""
     indexes = [index for row in rows for index in row.index_candidates]
     if not indexes:
         return {}
     found = Person.all_objects.filter(identity_index__in=indexes).values_list(
-        "identity_index", "id", digest_field
+        "identity_index", "id", digest_field, "territory_code"
     )
-    return {index: (pk, digest) for index, pk, digest in found}
+    return {index: (pk, digest, code) for index, pk, digest, code in found}
 
 
-def _match(row: CleanRow, existing: dict[str, tuple[int, str]]) -> tuple[int, str] | None:
+def _match(row: CleanRow, existing: Existing) -> tuple[int, str, str] | None:
     return next((existing[i] for i in row.index_candidates if i in existing), None)
+
+
+def _foreign_persons(plan: Plan, rows: list[CleanRow], existing: Existing) -> list[Issue]:
+    """Rows matching a person recorded outside the job's territory: an import never takes a
+    record from another office (it would then be shown, and revealable, here). The reason does
+    not say where the person is recorded."""
+    reason = _(
+        "This person is recorded in another territory; ask that office to transfer the record."
+    )
+    return [
+        Issue(row.row, plan.label("identity_number"), reason)
+        for row in rows
+        if (found := _match(row, existing)) is not None and not found[2].startswith(plan.prefix)
+    ]
+
+
+def _drop(rows: list[CleanRow], issues: list[Issue], bad: list[Issue]) -> list[CleanRow]:
+    """The rows without those of ``bad``, whose problems join ``issues``."""
+    issues.extend(bad)
+    return _without(rows, bad)
 
 
 def check(job: ImportJob) -> ImportJob:
@@ -1276,13 +1335,13 @@ def _set_total(job: ImportJob, rows: int) -> None:
 
 def _predict(plan: Plan, rows: list[CleanRow], issues: list[Issue]) -> tuple[int, int, int]:
     """(to create, to update, unchanged) for the valid rows of a chunk; registered households
-    outside the territory become issues here, as in the import."""
-    digest_field = _digest_field(plan.source)
+    outside the territory and persons recorded outside it become issues here, as in the
+    import."""
+    existing = _existing(rows, _digest_field(plan.source))
+    rows = _drop(rows, issues, _foreign_persons(plan, rows, existing))
     if plan.source == REGISTRY:
         _, bad = _registered_households(plan, rows, create=False)
-        issues.extend(bad)
-        rows = _without(rows, bad)
-    existing = _existing(rows, digest_field)
+        rows = _drop(rows, issues, bad)
     matches = [_match(row, existing) for row in rows]
     new = sum(1 for found in matches if found is None)
     unchanged = sum(
@@ -1474,7 +1533,7 @@ def _finish_import(job: ImportJob, checkpoint: int, actor: Any) -> ImportJob:
                 "skipped_rows": skipped_rows(locked),
             },
         )
-        transaction.on_commit(lambda: _delete_file(locked))
+        transaction.on_commit(lambda: delete_file(locked))
     return locked
 
 
@@ -1495,7 +1554,7 @@ def skipped_rows(job: ImportJob) -> int:
     return job.row_errors.order_by().values("row").distinct().count()
 
 
-def _delete_file(job: ImportJob) -> None:
+def delete_file(job: ImportJob) -> None:
     """The upload holds identity numbers in clear: it goes once the job needs it no more."""
     if job.file:
         job.file.delete(save=False)
@@ -1513,15 +1572,16 @@ def _upsert(
     plan: Plan, rows: list[CleanRow], issues: list[Issue], actor: Any
 ) -> tuple[int, int, int]:
     """Create new persons, update changed ones, skip unchanged rows: (created, updated,
-    unchanged). Households are fetched or created first."""
+    unchanged). Rows matching a person recorded outside the territory are problems and write
+    nothing. Households are fetched or created next."""
+    existing = _existing(rows, _digest_field(plan.source))
+    rows = _drop(rows, issues, _foreign_persons(plan, rows, existing))
     households: dict[Any, int]
     if plan.source == REGISTRY:
         households, bad = _registered_households(plan, rows, create=True)
-        issues.extend(bad)
-        rows = _without(rows, bad)
+        rows = _drop(rows, issues, bad)
     else:
         households = _residing_households(rows)
-    existing = _existing(rows, _digest_field(plan.source))
     new_rows, changed = [], []
     for row in rows:
         found = _match(row, existing)
@@ -1580,7 +1640,7 @@ def _registered_households(
 
 def _foreign_household(plan: Plan, rows: list[CleanRow], number: str) -> list[Issue]:
     reason = _("Household number %(number)s belongs to a household outside %(territory)s.") % {
-        "number": number,
+        "number": shown(number),
         "territory": plan.territory_name,
     }
     return [
@@ -1727,17 +1787,20 @@ def _update_persons(
 ) -> int:
     """Persons whose row differs from the last import: fields compared one by one; only real
     changes make a new version (a row that differs only in what the record already says just
-    gets its digest stored). Returns how many persons changed."""
+    gets its digest stored). Care tags and open verifications of a person who moved (inside
+    the territory) follow them to their new grid. Returns how many persons changed."""
     if not changed:
         return 0
     rows = dict(changed)
     persons = list(Person.all_objects.select_for_update().filter(pk__in=list(rows)))
     tags = _care_tags_of([person.pk for person in persons])
-    updated, digest_only, versions = [], [], []
+    updated, digest_only, versions, moved = [], [], [], []
     for person in persons:
         row = rows[person.pk]
-        before = _tracked(person)
+        before, was_in = _tracked(person), person.territory_code
         _apply(plan, person, row, households)
+        if person.territory_code != was_in:
+            moved.append(person.pk)
         changes = _diff(before, _tracked(person))
         added = sorted(set(row.care_groups) - tags.get(person.pk, set()))
         if added:
@@ -1752,6 +1815,7 @@ def _update_persons(
         updated.append(person)
         versions.append(_version(person, changes, actor, now))
     Person.all_objects.bulk_update(updated, UPDATE_FIELDS, batch_size=500)
+    follow_person_territory(moved)
     Person.all_objects.bulk_update(digest_only, [_digest_field(plan.source)], batch_size=1000)
     PersonVersion.all_objects.bulk_create(versions, batch_size=1000)
     _add_care_tags([(person, rows[person.pk].care_groups) for person in updated], tags)
@@ -1958,7 +2022,7 @@ def cancel_import(actor: Any, job: ImportJob) -> ImportJob:
         locked.finished_at = timezone.now()
         locked.save(update_fields=["state", "finished_at"])
         log_action(actor, "registry.import.cancel", locked, after={"sha256": locked.sha256})
-        transaction.on_commit(lambda: _delete_file(locked))
+        transaction.on_commit(lambda: delete_file(locked))
     return locked
 
 

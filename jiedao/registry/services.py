@@ -175,9 +175,9 @@ def save_person(
                 {"identity_number": _("Another person already has this identity number.")}
             ) from exc
         if {"dwelling_id", "registered_dwelling_id"} & set(changes) and not creating:
-            from jiedao.registry.care import sync_care_territory
+            from jiedao.registry.care import follow_person_territory
 
-            sync_care_territory(person)
+            follow_person_territory([person.pk])  # care tags and open checks move too
         record_version(actor, person, source, changes)
         log_action(
             actor,

@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 from jiedao.core.export import audited_xlsx
 from jiedao.core.fields import mask
 from jiedao.core.selectors import visible
-from jiedao.core.views_base import parse_id
+from jiedao.core.views_base import parse_id, show_service_errors
 from jiedao.registry import care
 from jiedao.registry.models import CareGroup, CareTag, Household, Person, Visit
 from jiedao.territory.models import Grid
@@ -142,15 +142,6 @@ def _chosen(form: forms.Form) -> dict[str, Any]:
 
 def _page(request: HttpRequest, rows: Any, param: str = "page") -> Any:
     return Paginator(rows, PER_PAGE).get_page(request.GET.get(param))
-
-
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    """A service's refusal on the form: on its field when the form has one, else on top."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for name, errors in error.error_dict.items():
-        form.add_error(name if name in form.fields else None, errors)
 
 
 def _person_detail_url(person: Person) -> str:
@@ -339,7 +330,7 @@ def visit_new(request: HttpRequest) -> HttpResponse:
         try:
             care.record_visit(user, person=person, household=household, **form.cleaned_data)
         except ValidationError as error:
-            _add_errors(form, error)
+            show_service_errors(form, error)
         else:
             messages.success(request, _("The visit has been recorded."))
             return redirect(_safe_next(request, reverse("registry:visit_schedule")))
@@ -470,7 +461,7 @@ def _change_tags(request: HttpRequest, person: Person) -> _Outcome:
             try:
                 care.tag_person(user, person, **form.cleaned_data)
             except ValidationError as error:
-                _add_errors(form, error)
+                show_service_errors(form, error)
             else:
                 messages.success(request, _("Added to the care group."))
                 return _Outcome(done=True)
@@ -488,7 +479,7 @@ def _change_tags(request: HttpRequest, person: Person) -> _Outcome:
         try:
             care.set_visit_schedule(user, tag, schedule.cleaned_data["visit_every_days"])
         except ValidationError as error:
-            _add_errors(schedule, error)
+            show_service_errors(schedule, error)
         else:
             messages.success(request, _("The visit schedule has been saved."))
             return _Outcome(done=True)

@@ -29,7 +29,7 @@ from jiedao.audit.services import log_action
 from jiedao.core.export import audited_xlsx, xlsx_response
 from jiedao.core.fields import redact_numbers
 from jiedao.core.selectors import visible
-from jiedao.core.views_base import parse_id
+from jiedao.core.views_base import parse_id, show_service_errors
 from jiedao.registry import selectors, services
 from jiedao.registry.forms import PersonFilterForm, PersonForm, RevealForm, UnmaskedExportForm
 from jiedao.registry.models import Household, Person
@@ -351,12 +351,6 @@ def _initial(person: Person) -> dict[str, Any]:
     }
 
 
-def _add_errors(form: PersonForm, exc: ValidationError) -> None:
-    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-    for name, texts in errors.items():
-        form.add_error(name if name in form.fields else None, list(texts))
-
-
 def _bound_at_version(request: HttpRequest, person: Person, identity_editable: bool) -> PersonForm:
     """The user's typed values again, now against the current version (a second save is a
     deliberate overwrite)."""
@@ -394,7 +388,7 @@ def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
             current = _visible_person(request, pk)
             form = _bound_at_version(request, current, identity_editable)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("registry:person_detail", pk=pk)
@@ -447,7 +441,7 @@ def person_new(request: HttpRequest) -> HttpResponse:
                 user, person, values, source=selectors.edit_source(user, values["dwelling"])
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             messages.success(request, _("Added."))
             return redirect("registry:person_detail", pk=saved.pk)

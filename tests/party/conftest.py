@@ -56,3 +56,9 @@ def party(world) -> PartyWorld:
 
 def member_count() -> int:
     return PartyMember.all_objects.count()
+
+
+@pytest.fixture(autouse=True)
+def english(client):
+    """Pages are checked in English (the UI defaults to zh-hans)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"

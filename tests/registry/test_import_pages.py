@@ -127,6 +127,7 @@ def test_the_whole_flow_through_the_pages(
     client, homes, street_staff, immediate_tasks, django_capture_on_commit_callbacks
 ):
     client.force_login(street_staff)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"  # the office's own language
     rows = registry_rows(homes.a1x, 2)
     rows[2][2] = "110119198005170000"  # a wrong check digit on row 4
     data = csv_bytes(REGISTRY_HEADERS, rows, "gbk")

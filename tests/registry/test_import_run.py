@@ -236,7 +236,9 @@ def test_the_import_works_without_a_dry_run_and_records_problems(homes, street_s
     assert importing.skipped_rows(job) == 2  # rows, not problems
 
 
-def test_a_person_living_in_another_street_stays_hung_off_where_they_live(homes, street_staff):
+def test_a_person_recorded_in_another_street_is_a_problem_not_an_update(homes, street_staff):
+    """The extract may not touch a record another street keeps (docs: "Territories"): its
+    office transfers it. Nothing is written for the row, not even a registered household."""
     elsewhere = f.PersonFactory(household__dwelling=homes.b1x[0], registered_dwelling=None)
     number = identity()
     with unscoped():
@@ -245,11 +247,18 @@ def test_a_person_living_in_another_street_stays_hung_off_where_they_live(homes,
         elsewhere.save()
     rows = [["1100001", elsewhere.name, number, "户主", address(homes.a1x[0])]]
     job = imported(street_staff, csv_bytes(REGISTRY_HEADERS, rows))
-    assert outcome(job) == (0, 1, 0)
+    assert outcome(job) == (0, 0, 0)
+    assert list(job.row_errors.values_list("row", "column", "reason")) == [
+        (
+            2,
+            "公民身份号码",
+            "This person is recorded in another territory; ask that office to transfer the record.",
+        )
+    ]
     found = person(number)
-    assert found.registered_dwelling == homes.a1x[0]
-    assert found.territory_code == homes.b1x[0].territory_code
-    assert found.residence == Residence.LIVES_NOT_REGISTERED  # seen from where they live
+    assert (found.registered_dwelling, found.version) == (None, elsewhere.version)
+    assert (found.territory_code, found.registry_digest) == (homes.b1x[0].territory_code, "")
+    assert not Household.all_objects.filter(number="1100001").exists()
 
 
 def test_a_household_number_of_another_street_is_a_problem(homes, street_staff):
