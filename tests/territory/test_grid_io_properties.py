@@ -257,7 +257,7 @@ def near_valid_documents(draw) -> str:
     elif damage == "open":
         ring.pop()
     elif damage == "huge":
-        ring[1] = [10.0**400 if draw(st.booleans()) else 1e308, ring[1][1]]
+        ring[1] = [float("inf") if draw(st.booleans()) else 1e308, ring[1][1]]
     code = draw(st.sampled_from(["110119001001001", "110119002001001", "", "abc", 110119001001002]))
     props = {"code": code, "name": draw(st.text(max_size=5)), "community": "110119001001"}
     return json.dumps(
