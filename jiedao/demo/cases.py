@@ -65,6 +65,8 @@ from jiedao.cases.models import (
     Summons,
 )
 from jiedao.cases.workflow import TABLE, Action
+from jiedao.core.crypto import blind_index, encrypt
+from jiedao.core.fields import EncryptedTextField
 from jiedao.demo import geometry as geo
 from jiedao.demo import staff
 from jiedao.demo.people import NameMaker
@@ -1297,14 +1299,16 @@ def insert_rows(model: type[Model], names: tuple[str, ...], rows: list[tuple[Any
     """Plain multi-row INSERTs. bulk_create would build and prepare every field of every one of
     the ~90,000 rows through the model layer and take most of the generator's time. Here only
     the values the database driver cannot take as they are go through the backend's own
-    adapters (aware times, JSON); the rest are strings, numbers, booleans, ids and NULLs.
+    adapters (aware times, JSON) or are encrypted (personal data); the rest are strings, numbers, booleans, ids and NULLs.
     No ``save()``, signals or ``auto_now_add``: the callers fill every derived field."""
     fields = [cast(Field, model._meta.get_field(name)) for name in names]
     ops = connection.ops
     adapters: dict[int, Callable[[Any], Any]] = {}
     for i, f in enumerate(fields):
         kind = f.get_internal_type()
-        if kind == "DateTimeField":
+        if isinstance(f, EncryptedTextField):  # what get_prep_value would store
+            adapters[i] = encrypt
+        elif kind == "DateTimeField":
             adapters[i] = ops.adapt_datetimefield_value
         elif kind == "JSONField":
             adapters[i] = _json_adapter(getattr(f, "encoder", None))
@@ -1350,6 +1354,7 @@ def _derive(case: Case) -> None:
         case.node == Node.MERGED and case.closed_at is not None
     )
     case.public_status = PublicStatus.CLOSED if closed else PublicStatus.OPEN
+    case.caller_phone_index = blind_index("phone", case.caller_phone)
     if case.source_system:
         quiet = case.node in (Node.CLOSED, Node.REJECTED, Node.MERGED)
         case.delivery_state = DeliveryState.DELIVERED if quiet else DeliveryState.PENDING

@@ -253,11 +253,14 @@ def _birthday(born: date, age: int) -> date:
 
 
 def _adults(community: Community) -> list[Adult]:
-    """The community's adults in a stable order (by id), so a seed gives the same members."""
+    """The community's adults who live there (not those only registered there), in a stable
+    order (by id), so a seed gives the same members."""
     born_by = date(REFERENCE_DATE.year - ADULT_AGE, REFERENCE_DATE.month, REFERENCE_DATE.day)
     rows = (
         Person.all_objects.filter(
-            territory_code__startswith=community.code, birth_date__lte=born_by
+            territory_code__startswith=community.code,
+            birth_date__lte=born_by,
+            dwelling__isnull=False,
         )
         .order_by("pk")
         .values_list("pk", "territory_code", "dwelling__building_id", "birth_date", "name")

@@ -98,6 +98,20 @@ CORE_AGE_BANDS = (
     (60, 69, 0.16),
     (70, 89, 0.12),
 )
+# People who live alone are young workers or, more often, the old (独居老人).
+SINGLE_AGE_BANDS = (
+    (22, 29, 0.14),
+    (30, 39, 0.14),
+    (40, 49, 0.08),
+    (50, 59, 0.10),
+    (60, 69, 0.18),
+    (70, 92, 0.36),
+)
+# Tenants: smaller and younger households (migrant workers, young couples).
+TENANT_SIZES = ((1, 0.30), (2, 0.30), (3, 0.25), (4, 0.15))
+TENANT_AGE_BANDS = ((19, 29, 0.38), (30, 39, 0.32), (40, 49, 0.18), (50, 64, 0.12))
+# Relations to the head (the values of registry.models.Person.Relation).
+HEAD, SPOUSE, CHILD, PARENT = "head", "spouse", "child", "parent"
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ class Resident:
     name: str
     sex: str
     birth_date: date
+    relation: str = ""
 
 
 class NameMaker:
@@ -145,16 +160,21 @@ class HouseholdMaker:
         self.rng = rng
         self.names = NameMaker(rng)
 
-    def size(self) -> int:
-        sizes, weights = zip(*HOUSEHOLD_SIZES, strict=True)
-        return self.rng.choices(sizes, weights)[0]
+    def size(self, sizes: tuple[tuple[int, float], ...] = HOUSEHOLD_SIZES) -> int:
+        values, weights = zip(*sizes, strict=True)
+        return self.rng.choices(values, weights)[0]
 
-    def members(self, size: int) -> list[Resident]:
+    def members(
+        self, size: int, bands: tuple[tuple[int, int, float], ...] | None = None
+    ) -> list[Resident]:
+        """``size`` people, the head first; ``bands`` overrides the head's age bands."""
         rng = self.rng
-        lower, upper, _ = rng.choices(CORE_AGE_BANDS, [b[2] for b in CORE_AGE_BANDS])[0]
+        if bands is None:
+            bands = SINGLE_AGE_BANDS if size == 1 else CORE_AGE_BANDS
+        lower, upper, _ = rng.choices(bands, [b[2] for b in bands])[0]
         core_age, core_sex = rng.randint(lower, upper), rng.choice("MF")
         family = self.names.surname()
-        people = [self._person(core_sex, core_age, family if core_sex == "M" else None)]
+        people = [self._person(core_sex, core_age, family if core_sex == "M" else None, HEAD)]
         # Most two-person homes are couples; the rest a parent with a child or an old parent.
         if size >= 3 or (size == 2 and rng.random() < 0.85):
             people.append(self._partner(core_sex, core_age, family))
@@ -163,28 +183,37 @@ class HouseholdMaker:
         while len(people) < size:
             age = youngest_parent - rng.randint(22, 34) - children * rng.randint(1, 4)
             if age >= 0 and children < 3 and (core_age < 65 or rng.random() < 0.3):
-                people.append(self._person(rng.choice("MF"), age, family))
+                people.append(self._person(rng.choice("MF"), age, family, CHILD))
                 children += 1
             elif core_age < 62:
-                people.append(
-                    self._person(rng.choice("MFF"), min(core_age + rng.randint(24, 32), 98), None)
-                )
+                older = min(core_age + rng.randint(24, 32), 98)
+                people.append(self._person(rng.choice("MFF"), older, None, PARENT))
             else:
-                people.append(
-                    self._person(rng.choice("MF"), core_age - rng.randint(24, 34), family)
-                )
+                younger = core_age - rng.randint(24, 34)
+                people.append(self._person(rng.choice("MF"), younger, family, CHILD))
         return people
+
+    def relative_away(self, family: list[Resident]) -> Resident:
+        """One more member of ``family``'s 户籍 who lives elsewhere: a grown-up child who moved
+        out, or (for a young head) a parent who lives with another child."""
+        head, rng = family[0], self.rng
+        age = self._age(head)
+        surname = head.name[0] if head.sex == "M" else None
+        if age >= 45:
+            return self._person(rng.choice("MF"), age - rng.randint(22, 32), surname, CHILD)
+        sex = rng.choice("MF")
+        return self._person(sex, age + rng.randint(24, 32), surname if sex == "M" else None, PARENT)
 
     def _partner(self, core_sex: str, core_age: int, family: str) -> Resident:
         sex = "F" if core_sex == "M" else "M"
         age = max(20, core_age + self.rng.randint(-4, 4) + (2 if sex == "M" else -1))
-        return self._person(sex, age, family if sex == "M" else None)
+        return self._person(sex, age, family if sex == "M" else None, SPOUSE)
 
-    def _person(self, sex: str, age: int, surname: str | None) -> Resident:
+    def _person(self, sex: str, age: int, surname: str | None, relation: str = "") -> Resident:
         age = max(0, age)
         day = self.rng.randint(0, 364)
         birth = REFERENCE_DATE - timedelta(days=age * 365 + age // 4 + day + 1)
-        return Resident(self.names.full(sex, birth.year, surname), sex, birth)
+        return Resident(self.names.full(sex, birth.year, surname), sex, birth, relation)
 
     @staticmethod
     def _age(person: Resident) -> int:

@@ -1,5 +1,7 @@
 """The demo world generator: one district, its departments, 香水园街道 with its communities, grids,
 buildings, entrances, dwellings, households, residents and organisations, and the staff.
+The population registry of each community (both sources, 人户分离, care groups, verification,
+snapshots) comes from demo/registry.py.
 
 Everything comes from ``random.Random`` seeded from the command's seed, so a seed always gives
 the same world. Rows are written with ``bulk_create`` one community at a time (bounded memory at
@@ -23,8 +25,9 @@ from jiedao.core.scopes import unscoped
 from jiedao.demo import geometry as geo
 from jiedao.demo import places, staff
 from jiedao.demo.cases import add_case_history
-from jiedao.demo.people import HouseholdMaker, NameMaker
-from jiedao.registry.models import Household, Person
+from jiedao.demo.party import build_party_tree
+from jiedao.demo.people import NameMaker
+from jiedao.demo.registry import RegistryWorld, assign_grid_workers
 from jiedao.territory.models import (
     Building,
     Community,
@@ -65,7 +68,6 @@ BUILDING_TYPES = (
 )
 USES: tuple[str, ...] = (Dwelling.Use.SELF_OCCUPIED, Dwelling.Use.RENTED, Dwelling.Use.VACANT)
 USE_WEIGHTS = (0.77, 0.20, 0.03)
-REGISTERED_SHARE_OF_OWNERS = 0.85  # owner-occupiers whose hukou is here too (人户一致)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class WorldBuilder:
         self.initials = lru_cache(maxsize=None)(initials)
         self.district: District
         self.street: Street
+        self.registry: RegistryWorld
         self.departments: list[Department] = []
         self.communities: list[Community] = []
         self.households: dict[int, int] = {}
@@ -137,6 +140,7 @@ class WorldBuilder:
     def build(self) -> Counts:
         with unscoped(), transaction.atomic():
             self._district_and_departments()
+            self.registry = RegistryWorld(self.plan.seed, self.district.code)
             quads = geo.community_quads(self.plan.communities, self.rng)
             self._street(quads)
             shares = _split(self.plan.residential_buildings, len(quads), self.rng, minimum=1)
@@ -145,7 +149,11 @@ class WorldBuilder:
                 self.progress(f"{self.communities[-1].name}: {buildings}")
             self._commercial_buildings()
             self._organisations()
+            party_rng = random.Random(f"{self.plan.seed}:party")
+            for name, count in build_party_tree(self.street, party_rng).items():
+                self.counts.add(name, count)
             self._staff()
+            assign_grid_workers([site.grid for site in self.sites])
             add_case_history(self)  # catalogue, routing rules, a year of cases (demo/cases.py)
             log_action(
                 staff.ACTOR,
@@ -225,7 +233,10 @@ class WorldBuilder:
         writer = CommunityWriter(self, rng)
         for site, count in zip(sites, _split(building_count, len(sites), rng), strict=True):
             writer.residential(site, count)
-        households = self.households[community.pk] = writer.flush()
+        writer.flush()
+        registry = self.registry.community(index, community.code, self.initials)
+        registry.plan(writer.dwellings)
+        households = self.households[community.pk] = registry.write(self.counts.add)
         # Service and office space: the standard is 40 m² per 100 households; many fall short.
         office = Decimal(str(round(households / 100 * rng.uniform(22, 55), 1)))
         Community.all_objects.filter(pk=community.pk).update(office_area_m2=office)
@@ -324,7 +335,6 @@ class CommunityWriter:
 
     def __init__(self, builder: WorldBuilder, rng: random.Random) -> None:
         self.builder, self.rng = builder, rng
-        self.households = HouseholdMaker(rng)
         self.building_addresses: list[StandardAddress] = []
         self.buildings: list[Building] = []
         self.entrances: list[Entrance] = []
@@ -456,44 +466,13 @@ class CommunityWriter:
             )
         )
 
-    def flush(self) -> int:
-        """Write everything collected; returns the number of households created."""
+    def flush(self) -> None:
+        """Write everything collected (the residents come from demo/registry.py)."""
         bulk = self.builder.bulk
         bulk(StandardAddress, self.building_addresses + self.dwelling_addresses)
         bulk(Building, self.buildings)
         bulk(Entrance, self.entrances)
         bulk(Dwelling, self.dwellings)
-        households, persons = self._residents()
-        bulk(Household, households)
-        bulk(Person, persons)
-        return len(households)
-
-    def _residents(self) -> tuple[list[Household], list[Person]]:
-        households, persons = [], []
-        occupied = (Dwelling.Use.SELF_OCCUPIED, Dwelling.Use.RENTED)
-        for dwelling in (d for d in self.dwellings if d.use in occupied):
-            registered = (
-                dwelling.use == Dwelling.Use.SELF_OCCUPIED
-                and self.rng.random() < REGISTERED_SHARE_OF_OWNERS
-            )
-            kind = Household.Kind.REGISTERED if registered else Household.Kind.RESIDING
-            household = Household(
-                dwelling=dwelling, kind=kind, territory_code=dwelling.territory_code
-            )
-            households.append(household)
-            for member in self.households.members(self.households.size()):
-                persons.append(
-                    Person(
-                        name=member.name,
-                        initials=self.builder.initials(member.name),
-                        sex=member.sex,
-                        birth_date=member.birth_date,
-                        household=household,
-                        dwelling=dwelling,
-                        territory_code=dwelling.territory_code,
-                    )
-                )
-        return households, persons
 
 
 def _save_node(node: Any) -> Any:
