@@ -41,7 +41,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from django.core.management.color import no_style
 from django.db import connection
 from django.db.models import Count, Field, ForeignKey, Max, Model
 from django.utils import timezone
@@ -1340,11 +1339,21 @@ def _json_adapter(encoder: Any) -> Callable[[Any], Any]:
 
 def reset_sequences(*models: type[Model]) -> None:
     """After rows with explicit ids, move PostgreSQL's id sequences past them (as loaddata
-    does); SQLite needs nothing."""
-    statements = connection.ops.sequence_reset_sql(no_style(), list(models))
+    does); SQLite needs nothing. Never backwards: setval is not undone by a rollback, so a
+    sequence moved back would hand out ids that rows of another transaction already hold."""
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
+        for model in models:
+            table = model._meta.db_table
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            [sequence] = cursor.fetchone()
+            cursor.execute(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608
+            last, called = cursor.fetchone()
+            cursor.execute(f'SELECT max(id) FROM "{table}"')  # noqa: S608
+            highest = max(cursor.fetchone()[0] or 0, last if called else 0)
+            if highest:
+                cursor.execute("SELECT setval(%s, %s, true)", [sequence, highest])
 
 
 def _derive(case: Case) -> None:
