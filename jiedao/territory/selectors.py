@@ -10,7 +10,7 @@ from django.db.models.functions import Substr
 
 from jiedao.core.scopes import code_within, unscoped
 from jiedao.core.selectors import search_q, visible, visible_under
-from jiedao.registry.models import Household, Person
+from jiedao.registry.models import Household, Person, Tenancy
 from jiedao.territory.models import (
     Building,
     Community,
@@ -60,6 +60,11 @@ def dwellings(actor: Any, q: str = "", building: int | None = None) -> QuerySet[
         .select_related("address", "entrance", "building")
     )
     return rows.filter(building_id=building) if building else rows
+
+
+def tenancies(actor: Any, dwelling: int) -> QuerySet[Tenancy]:
+    """A dwelling's tenancies (租赁), the current one first."""
+    return visible(Tenancy, actor).filter(dwelling=dwelling).order_by("-starts_on", "-pk")
 
 
 def households(actor: Any, dwelling: int | None = None) -> QuerySet[Household]:

@@ -171,6 +171,7 @@ class DwellingDetail(ScopedDetailView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["households"] = selectors.households(self.request.user, dwelling=self.object.pk)
+        context["tenancies"] = selectors.tenancies(self.request.user, dwelling=self.object.pk)
         return context
 
 

@@ -61,3 +61,19 @@ def test_nothing_waiting_shows_zero(client, world, role_users):
         "Care visits overdue": 0,
         "Care visits due soon": 0,
     }
+
+
+@pytest.mark.django_db
+def test_the_dwelling_page_shows_its_tenancies_in_scope(client, world, role_users):
+    from jiedao.registry.models import Tenancy
+
+    dwelling = world.persons["a1x"].dwelling
+    with unscoped():
+        Tenancy.all_objects.create(
+            dwelling=dwelling, landlord_name="房东甲", starts_on=datetime.date(2026, 3, 1)
+        )
+    url = reverse("territory:dwelling_detail", args=[dwelling.pk])
+    client.force_login(role_users[Role.WORKSTATION_STAFF])
+    assert "房东甲" in client.get(url).content.decode()
+    client.force_login(role_users[Role.DEPARTMENT_STAFF])
+    assert client.get(url).status_code == 404
