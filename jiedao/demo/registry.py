@@ -15,7 +15,7 @@ Each community gets a ``Profile``: most are ordinary, one in eleven is an old to
 (few registered households, many owner-occupiers registered elsewhere).
 
 Everything is decided in memory (deterministic from the seed; dates count back from the run's
-``now``), then written with ``bulk_create``. bulk_create skips ``save()``, so territory codes,
+``now``), then written without ``save()`` (``CommunityRegistry.write``), so territory codes,
 initials, blind indexes and the classification are filled here (``services.fill_derived``).
 Users do not exist yet when communities are written: ``assign_grid_workers`` puts each grid's
 grid worker on its visits and verifications once the staff exist.
