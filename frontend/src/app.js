@@ -6,6 +6,9 @@ import { BarChart, LineChart, PieChart } from "echarts/charts";
 import { AriaComponent, GridComponent, LegendComponent, TitleComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { SVGRenderer } from "echarts/renderers";
+import { renderChoropleth } from "./choropleth.js";
+import { initOutbox } from "./outbox.js";
+import { renderPatrol } from "./patrol.js";
 
 echarts.use([BarChart, LineChart, PieChart, AriaComponent, GridComponent, LegendComponent, TitleComponent,
   TooltipComponent, SVGRenderer]);
@@ -143,6 +146,15 @@ function renderWidgets(root) {
     el.dataset.ready = "1";
     renderPicker(el);
   }
+  for (const el of scope.querySelectorAll("[data-choropleth]:not([data-ready])")) {
+    el.dataset.ready = "1";
+    renderChoropleth(el);
+  }
+  for (const el of scope.querySelectorAll("[data-patrol]:not([data-ready])")) {
+    el.dataset.ready = "1";
+    renderPatrol(el);
+  }
+  initOutbox(scope);
 }
 
 // onLoad runs for the initial page and for every fragment htmx swaps in.

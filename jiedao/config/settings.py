@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "jiedao.accounts",
     "jiedao.registry",
     "jiedao.party",
+    "jiedao.fieldwork",
     "jiedao.jobs",
     "jiedao.demo",
 ]

@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cases/", include("jiedao.cases.urls")),
     path("registry/", include("jiedao.registry.urls")),
     path("party/", include("jiedao.party.urls")),
+    path("fieldwork/", include("jiedao.fieldwork.urls")),
     path("notifications/", include("jiedao.notify.urls")),
     path("open311/v2/", include("jiedao.cases.open311_urls")),
     path("api/", api.urls),
