@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -30,6 +30,7 @@ from jiedao.cases.routing import (
     unit_code_for,
 )
 from jiedao.cases.rules import CATALOGUE_EDITORS
+from jiedao.core.permissions import require_perm
 from jiedao.core.scopes import code_within, unscoped
 from jiedao.core.selectors import scope_of
 from jiedao.territory import codes
@@ -46,14 +47,6 @@ CODE_PATTERN = re.compile(r"^[0-9A-Za-z]{1,16}$")
 NODE_MODELS: tuple[type[TerritoryNode], ...] = (District, Street, Community, Grid)
 
 Errors = dict[str, list[str]]
-
-
-def _require(actor: Any, perm: str, obj: Any = None) -> None:
-    """``actor`` None is the system itself (commands, the demo generator)."""
-    if actor is not None and not actor.has_perm(perm, obj):
-        raise PermissionDenied(
-            _("You may not change this here: it is outside your role or territory.")
-        )
 
 
 def _raise(errors: Errors) -> None:
@@ -205,7 +198,7 @@ def _check_deadlines(category: Category, errors: Errors) -> None:
 def save_category(actor: Any, category: Category, *, is_main: bool) -> list[Category]:
     """Create or update a 大类 (``is_main``) or a 小类. Deactivating a 大类 deactivates its
     小类 too (no new case can be filed under them); returns those it deactivated."""
-    _require(actor, CATALOGUE_PERM)
+    require_perm(actor, CATALOGUE_PERM)
     _raise(category_errors(category, is_main=is_main))
     stored = Category.objects.select_for_update().filter(pk=category.pk).first()
     before = snapshot(stored)
@@ -252,7 +245,7 @@ class CategoryRemoval:
 def delete_category(actor: Any, category: Category) -> CategoryRemoval:
     """Delete a category no case and no subcategory uses (with its routing rules); one in use
     is deactivated instead, so the cases filed under it keep their category."""
-    _require(actor, CATALOGUE_PERM)
+    require_perm(actor, CATALOGUE_PERM)
     if category_in_use(category) or category.children.exists():
         if category.active:
             category.active = False
@@ -413,8 +406,8 @@ def save_routing_rule(actor: Any, rule: RoutingRule) -> RoutingRule:
     it now is."""
     stored = _stored_rule(rule)
     if stored is not None:
-        _require(actor, ROUTING_PERM, stored)
-    _require(actor, ROUTING_PERM, rule)
+        require_perm(actor, ROUTING_PERM, stored)
+    require_perm(actor, ROUTING_PERM, rule)
     _raise(routing_rule_errors(rule))
     rule.territory_code = rule.territory_code or ""
     try:
@@ -449,7 +442,7 @@ def delete_routing_rule(actor: Any, rule: RoutingRule) -> None:
     stored = _stored_rule(rule)
     if stored is None:
         return  # already gone: nothing to do, nothing to record
-    _require(actor, ROUTING_PERM, stored)
+    require_perm(actor, ROUTING_PERM, stored)
     _log_rule_delete(actor, stored)
     stored.delete()
 

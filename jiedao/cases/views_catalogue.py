@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,6 +26,7 @@ from jiedao.cases import catalogue_services as services
 from jiedao.cases import routing
 from jiedao.cases.models import DEPARTMENT_HANDLERS, Category, HandlerType, RoutingRule
 from jiedao.core.export import ExportMixin
+from jiedao.core.permissions import require_perm
 from jiedao.territory.models import Community, Department, Grid
 
 VIEW_PERM = "cases.view_catalogue"
@@ -41,11 +42,6 @@ CATEGORY_RANK_LABELS = {
     1: gettext_lazy("main category (大类)"),
     0: gettext_lazy("every category"),
 }
-
-
-def _require(request: HttpRequest, perm: str, obj: Any = None) -> None:
-    if not request.user.has_perm(perm, obj):
-        raise PermissionDenied
 
 
 def _grouped(places: list[tuple[str, str, str]]) -> list[tuple[Any, Any]]:
@@ -264,7 +260,7 @@ class CategoryListView(PermissionRequiredMixin, ExportMixin, ListView):
 
 def _category_page(request: HttpRequest, category: Category) -> HttpResponse:
     """The form for a new or an existing category: validate, save, or show every error."""
-    _require(request, "cases.edit_catalogue")
+    require_perm(request.user, "cases.edit_catalogue")
     form = CategoryForm(request.POST or None, category=category)
     title = str(category) if category.pk else _("New case category")
     in_use = services.category_in_use(category)
@@ -299,7 +295,7 @@ def category_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def category_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete an unused category; one that cases or subcategories use is deactivated instead."""
-    _require(request, "cases.edit_catalogue")
+    require_perm(request.user, "cases.edit_catalogue")
     category = get_object_or_404(Category, pk=pk)
     in_use = services.category_in_use(category) or category.children.exists()
     if request.method == "POST":
@@ -497,7 +493,7 @@ def _rule_summary(rule: RoutingRule) -> str:
 
 
 def _routing_page(request: HttpRequest, rule: RoutingRule) -> HttpResponse:
-    _require(request, "cases.edit_routing", rule if rule.pk else None)
+    require_perm(request.user, "cases.edit_routing", rule if rule.pk else None)
     summary = _rule_summary(rule) if rule.pk else ""  # as stored, before the form changes it
     form = RoutingRuleForm(request.POST or None, actor=request.user, rule=rule)
     if request.method == "POST" and form.is_valid():
@@ -533,7 +529,7 @@ def routing_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def routing_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule.objects.select_related("category", "department"), pk=pk)
-    _require(request, "cases.edit_routing", rule)
+    require_perm(request.user, "cases.edit_routing", rule)
     if request.method == "POST":
         services.delete_routing_rule(request.user, rule)
         messages.success(request, _("Deleted the routing rule."))
@@ -568,7 +564,7 @@ class PreviewForm(forms.Form):
 
 @login_required
 def route_preview(request: HttpRequest) -> HttpResponse:
-    _require(request, VIEW_PERM)
+    require_perm(request.user, VIEW_PERM)
     form = PreviewForm(request.GET or None, actor=request.user)
     preview = None
     if form.is_valid():

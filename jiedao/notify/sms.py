@@ -15,6 +15,8 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from jiedao.core.fields import mask_phone
+
 logger = logging.getLogger("jiedao.sms")
 
 DEFAULT_BACKEND = "jiedao.notify.sms.ConsoleBackend"
@@ -58,16 +60,6 @@ def normalise_mobile(phone: str) -> str:
             digits = digits[len(prefix) :]
             break
     return digits if MOBILE.fullmatch(digits) else ""
-
-
-def mask_phone(phone: str) -> str:
-    """138****8000: the first three and the last four digits (domain.md §10)."""
-    phone = phone or ""
-    if len(phone) <= 4:
-        return "*" * len(phone)
-    if len(phone) < 8:
-        return "*" * (len(phone) - 4) + phone[-4:]
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
 def printable(text: str) -> str:

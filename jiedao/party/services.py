@@ -7,11 +7,12 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jiedao.audit.services import audited, log_action, snapshot
+from jiedao.core.permissions import require_perm
 from jiedao.core.scopes import unscoped
 from jiedao.party.models import (
     FORM_SUFFIX,
@@ -26,13 +27,6 @@ from jiedao.registry.models import Person
 from jiedao.territory.models import Building
 
 MINIMUM_AGE = 18
-
-
-def _require(actor: Any, perm: str, obj: models.Model) -> None:
-    if actor is not None and not actor.has_perm(perm, obj):
-        raise PermissionDenied(
-            _("You may not change this here: it is outside your role or territory.")
-        )
 
 
 def default_name(node: Any, form: str) -> str:
@@ -78,7 +72,7 @@ def create_organisation(
     higher organisation approves); a street's working committee, the right on the street."""
     level = level_of(node)
     parent = parent_organisation(node)
-    _require(actor, "party.change", parent if parent is not None else node)
+    require_perm(actor, "party.change", parent if parent is not None else node)
     org = PartyOrganisation(
         level=level,
         form=form,
@@ -109,7 +103,7 @@ def update_organisation(
 ) -> PartyOrganisation:
     """Change the form (e.g. a general branch becomes a party committee), name, secretary or
     founding date. Level, node and higher organisation never change."""
-    _require(actor, "party.change", org)
+    require_perm(actor, "party.change", org)
     _check_not_future(founded_on, "founded_on")
     try:
         with audited(actor, "party.organisation", org), unscoped():
@@ -135,7 +129,7 @@ def add_member(
 ) -> PartyMember:
     """Record ``person`` as a member of ``org``. A person belongs to one organisation at a
     time: someone already recorded is moved, not added twice."""
-    _require(actor, "party.change", org)
+    require_perm(actor, "party.change", org)
     _check_takes_members(org)
     if actor is not None and not actor.scope.covers_code(person.territory_code):
         raise PermissionDenied(_("This person is outside your territory."))
@@ -159,8 +153,8 @@ def add_member(
 @transaction.atomic
 def move_member(actor: Any, member: PartyMember, target: PartyOrganisation) -> PartyMember:
     """Transfer a member's organisation relation to another organisation (转接)."""
-    _require(actor, "party.change", member.organisation)
-    _require(actor, "party.change", target)
+    require_perm(actor, "party.change", member.organisation)
+    require_perm(actor, "party.change", target)
     _check_takes_members(target)
     if target.pk == member.organisation_id:
         raise ValidationError(
@@ -175,7 +169,7 @@ def move_member(actor: Any, member: PartyMember, target: PartyOrganisation) -> P
 @transaction.atomic
 def remove_member(actor: Any, member: PartyMember, reason: str) -> None:
     """Take a member off the organisation (moved away, relation transferred out, died)."""
-    _require(actor, "party.change", member.organisation)
+    require_perm(actor, "party.change", member.organisation)
     if not reason.strip():
         raise ValidationError(_("Give the reason for removing the member."), code="reason")
     before = snapshot(member)

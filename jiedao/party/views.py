@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from jiedao.core.export import audited_xlsx
 from jiedao.core.fields import mask
+from jiedao.core.permissions import require_perm
 from jiedao.core.views_base import show_service_errors
 from jiedao.party import selectors, services
 from jiedao.party.forms import (
@@ -46,19 +47,9 @@ EXPORT_COLUMNS = [
 ]
 
 
-def _require_browse(request: HttpRequest) -> None:
-    if not request.user.has_perm("party.browse"):
-        raise PermissionDenied
-
-
-def _require_change(request: HttpRequest, obj: Any) -> None:
-    if not request.user.has_perm("party.change", obj):
-        raise PermissionDenied
-
-
 @login_required
 def tree_view(request: HttpRequest) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     roots = selectors.tree(request.user)
     nodes = selectors.flatten(roots)
     context = {
@@ -73,14 +64,14 @@ def tree_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def export_view(request: HttpRequest) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     nodes = selectors.flatten(selectors.tree(request.user))
     return audited_xlsx(request, "party-organisations", EXPORT_COLUMNS, nodes)
 
 
 @login_required
 def organisation_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     org = selectors.organisation(request.user, pk)
     [node] = selectors.tree(request.user, under=org)
     page = Paginator(selectors.subtree_members(request.user, node), MEMBERS_PER_PAGE).get_page(
@@ -111,9 +102,9 @@ def display_name(user: Any, person: Any) -> str:
 @login_required
 def organisation_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Set up a sub-organisation of ``pk`` on one of its child nodes that has none yet."""
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     parent = selectors.organisation(request.user, pk)
-    _require_change(request, parent)
+    require_perm(request.user, "party.change", parent)
     nodes = selectors.open_child_nodes(parent)
     child_level = next(level for level, up in PARENT_LEVEL.items() if up == parent.level)
     form = OrganisationCreateForm(request.POST or None, level=child_level, nodes=nodes)
@@ -139,9 +130,9 @@ def organisation_add_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     org = selectors.organisation(request.user, pk)
-    _require_change(request, org)
+    require_perm(request.user, "party.change", org)
     form = OrganisationEditForm(request.POST or None, organisation=org)
     if request.method == "POST" and form.is_valid():
         try:
@@ -156,9 +147,9 @@ def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def member_add_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     org = selectors.organisation(request.user, pk)
-    _require_change(request, org)
+    require_perm(request.user, "party.change", org)
     q = request.GET.get("q", "")
     candidates = selectors.candidate_persons(request.user, org, q)
     listed = candidates.select_related("dwelling__building")[: selectors.CANDIDATES_SHOWN]
@@ -194,13 +185,13 @@ def _member(request: HttpRequest, pk: int) -> PartyMember:
     member = get_object_or_404(
         selectors.members(request.user).select_related("person", "organisation"), pk=pk
     )
-    _require_change(request, member.organisation)
+    require_perm(request.user, "party.change", member.organisation)
     return member
 
 
 @login_required
 def member_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     member = _member(request, pk)
     targets = selectors.move_targets(request.user, member)
     context = {
@@ -215,7 +206,7 @@ def member_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_move_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     member = _member(request, pk)
     form = MemberMoveForm(request.POST, targets=selectors.move_targets(request.user, member))
     if form.is_valid():
@@ -238,7 +229,7 @@ def member_move_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_browse(request)
+    require_perm(request.user, "party.browse")
     member = _member(request, pk)
     org = member.organisation
     form = MemberRemoveForm(request.POST)

@@ -32,6 +32,7 @@ from jiedao.core.selectors import visible
 from jiedao.core.views_base import parse_id, show_service_errors
 from jiedao.registry import care
 from jiedao.registry.models import CareGroup, CareTag, Household, Person, Visit
+from jiedao.registry.rules import require_registry_perm
 from jiedao.territory.models import Grid
 
 PER_PAGE = 50
@@ -127,11 +128,6 @@ class ScheduleForm(forms.Form):
 # --- Helpers --------------------------------------------------------------------------------
 
 
-def _require(user: Any, perm: str, obj: Any = None) -> None:
-    if not user.has_perm(perm, obj):
-        raise PermissionDenied(_("This page is not part of your role."))
-
-
 def _chosen(form: forms.Form) -> dict[str, Any]:
     """The filters that are valid (a bad one is dropped, the others still apply)."""
     if not form.is_bound:
@@ -205,7 +201,7 @@ def _care_export_rows(rows: QuerySet[CareTag], grid_names: dict[str, str]) -> An
 def care_overview(request: HttpRequest) -> HttpResponse:
     """Care groups per grid (table and map) and the people in them, filtered and paginated."""
     user = request.user
-    _require(user, "registry.browse")
+    require_registry_perm(user, "registry.browse")
     form = CareFilterForm(request.GET or None, user=user)
     chosen = _chosen(form)
     group, grid_code = chosen.get("group", ""), chosen.get("grid", "")
@@ -283,7 +279,7 @@ def _feature(geometry: dict[str, Any], name: str, role: str, url: str) -> dict[s
 def visit_schedule(request: HttpRequest) -> HttpResponse:
     """Who is due a care visit: overdue first, then due within two days."""
     user = request.user
-    _require(user, "registry.browse")
+    require_registry_perm(user, "registry.browse")
     today = timezone.localdate()
     overdue = _page(request, care.overdue_visits(user, on=today), "overdue_page")
     soon = _page(request, care.due_soon(user, on=today), "soon_page")
@@ -316,10 +312,10 @@ def _visit_subject(request: HttpRequest) -> tuple[Person | None, Household | Non
 @login_required
 def visit_new(request: HttpRequest) -> HttpResponse:
     user = request.user
-    _require(user, "registry.verify")
+    require_registry_perm(user, "registry.verify")
     person, household = _visit_subject(request)
     subject: Any = person if person is not None else household
-    _require(user, "registry.verify", subject)
+    require_registry_perm(user, "registry.verify", subject)
     has_tags = person is not None and visible(CareTag, user).filter(person=person).exists()
     initial = {
         "kind": Visit.Kind.CARE if has_tags else Visit.Kind.ROUTINE,
@@ -375,7 +371,7 @@ def _visit_export_rows(rows: QuerySet[Visit], grid_names: dict[str, str]) -> Any
 @login_required
 def visit_log(request: HttpRequest) -> HttpResponse:
     user = request.user
-    _require(user, "registry.browse")
+    require_registry_perm(user, "registry.browse")
     form = VisitLogFilterForm(request.GET or None, user=user)
     chosen = _chosen(form)
     rows = care.visit_log(
@@ -417,9 +413,9 @@ class _Outcome:
 def person_care(request: HttpRequest, pk: int) -> HttpResponse:
     """A person's care groups and visit schedules: add, change, remove (POST ``action``)."""
     user = request.user
-    _require(user, "registry.browse")
+    require_registry_perm(user, "registry.browse")
     person = get_object_or_404(visible(Person, user), pk=pk)
-    _require(user, "registry.browse", person)
+    require_registry_perm(user, "registry.browse", person)
     may_change = user.has_perm("registry.change_person", person)
     outcome = _Outcome(done=False)
     if request.method == "POST":

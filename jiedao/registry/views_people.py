@@ -33,6 +33,7 @@ from jiedao.core.views_base import parse_id, show_service_errors
 from jiedao.registry import selectors, services
 from jiedao.registry.forms import PersonFilterForm, PersonForm, RevealForm, UnmaskedExportForm
 from jiedao.registry.models import Household, Person
+from jiedao.registry.rules import require_registry_perm
 from jiedao.territory.models import Dwelling
 
 PER_PAGE = 50
@@ -55,13 +56,8 @@ EXPORT_COLUMNS = [
 # --- Checks -----------------------------------------------------------------------------------
 
 
-def _require(user: Any, perm: str, obj: Any = None) -> None:
-    if not user.has_perm(perm, obj):
-        raise PermissionDenied(_("The population registry does not allow this for your role."))
-
-
 def _visible_person(request: HttpRequest, pk: int) -> Person:
-    _require(request.user, "registry.browse")
+    require_registry_perm(request.user, "registry.browse")
     try:
         return selectors.person(request.user, pk)
     except Person.DoesNotExist as exc:
@@ -132,7 +128,7 @@ def _export_rows(actor: Any, rows: Any, unmasked: bool) -> Any:
 @login_required
 def person_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    _require(user, "registry.browse")
+    require_registry_perm(user, "registry.browse")
     form = PersonFilterForm(request.GET, actor=user)
     valid = form.is_valid()
     filters = form.filters() if valid else selectors.PersonFilters()
@@ -295,7 +291,7 @@ def person_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     if field not in services.SENSITIVE_FIELDS:
         raise Http404(_("No such field."))
     person = _visible_person(request, pk)
-    _require(request.user, "registry.reveal", person)
+    require_registry_perm(request.user, "registry.reveal", person)
     form = RevealForm(request.POST if request.method == "POST" else None)
     context: dict[str, Any] = {
         "person": person,
@@ -322,7 +318,7 @@ def person_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
 
 @login_required
 def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request.user, "registry.browse")
+    require_registry_perm(request.user, "registry.browse")
     try:
         household = selectors.household(request.user, pk)
     except Household.DoesNotExist as exc:
@@ -363,7 +359,7 @@ def _bound_at_version(request: HttpRequest, person: Person, identity_editable: b
 def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
     person = _visible_person(request, pk)
     user = request.user
-    _require(user, "registry.change_person", person)
+    require_registry_perm(user, "registry.change_person", person)
     identity_editable = not person.identity_number or user.has_perm("registry.reveal", person)
     post = request.POST if request.method == "POST" else None
     form = PersonForm(
@@ -422,10 +418,10 @@ def _current_facts(person: Person) -> list[tuple[str, str]]:
 def person_new(request: HttpRequest) -> HttpResponse:
     """A new person, in a given dwelling (``?dwelling=<id>``) or one chosen on the form."""
     user = request.user
-    _require(user, "registry.browse")
+    require_registry_perm(user, "registry.browse")
     raw = request.GET.get("dwelling", "")
     dwelling = _visible_dwelling(request, pk) if (pk := parse_id(raw)) else None
-    _require(user, "registry.change_person", dwelling)
+    require_registry_perm(user, "registry.change_person", dwelling)
     person = Person()
     form = PersonForm(
         request.POST if request.method == "POST" else None,
@@ -452,7 +448,7 @@ def person_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def person_dwelling_options(request: HttpRequest) -> HttpResponse:
     """The rooms of one building, as <option>s for the form's room select (htmx)."""
-    _require(request.user, "registry.change_person")
+    require_registry_perm(request.user, "registry.change_person")
     raw = request.GET.get("building", "")
     building = parse_id(raw)
     rooms = selectors.editable_dwellings(request.user, building) if building else []

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from jiedao.audit.services import audited, log_action, snapshot
 from jiedao.core import geo
+from jiedao.core.permissions import require_perm
 from jiedao.core.scopes import unscoped
 from jiedao.territory import codes
 from jiedao.territory.models import Community, Grid, TerritoryNode
@@ -24,14 +25,6 @@ PARENT_FIELD = {
     "entrance": "building",
     "dwelling": "building",
 }
-
-
-def _require(actor: Any, perm: str, obj: models.Model) -> None:
-    """``actor`` None is the system itself (commands, jobs, the demo generator)."""
-    if actor is not None and not actor.has_perm(perm, obj):
-        raise PermissionDenied(
-            _("You may not change this here: it is outside your role or territory.")
-        )
 
 
 def _apply_boundary(node: TerritoryNode, boundary: dict | None) -> None:
@@ -52,7 +45,7 @@ def _stored(obj: models.Model) -> models.Model | None:
 @transaction.atomic
 def save_node(actor: Any, node: TerritoryNode, *, boundary: dict | None = None) -> TerritoryNode:
     """Create or update a district, street, community or grid; its code never changes."""
-    _require(actor, f"territory.change_{node.level}", node)
+    require_perm(actor, f"territory.change_{node.level}", node)
     stored = _stored(node)
     if stored is not None and stored.code != node.code:  # type: ignore[attr-defined]
         raise ValidationError(
@@ -86,7 +79,7 @@ def create_grid(actor: Any, community: Community, name: str, boundary: dict | No
 @transaction.atomic
 def retire_node(actor: Any, node: TerritoryNode, on: date) -> TerritoryNode:
     """Nodes are retired, never deleted: their codes stay taken for ever."""
-    _require(actor, f"territory.change_{node.level}", node)
+    require_perm(actor, f"territory.change_{node.level}", node)
     before = snapshot(node)
     node.retired_at = on
     node.save(update_fields=["retired_at"])
@@ -105,9 +98,9 @@ def save_record(actor: Any, record: models.Model, **changes: Any) -> models.Mode
     parent_field = PARENT_FIELD[model_name]
     stored = _stored(record)
     if stored is None:
-        _require(actor, "territory.change_record", getattr(record, parent_field))
+        require_perm(actor, "territory.change_record", getattr(record, parent_field))
     else:
-        _require(actor, "territory.change_record", stored)
+        require_perm(actor, "territory.change_record", stored)
         if f"{parent_field}_id" in changes or parent_field in changes:
             raise ValidationError(
                 _("A record cannot be moved to another grid or building here."), code="moved"
