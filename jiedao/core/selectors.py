@@ -18,6 +18,16 @@ def scope_of(actor: Any) -> Scope:
     return actor.scope
 
 
+def role_scope(actor: Any, roles: frozenset[str] | set[str]) -> Scope:
+    """Where the actor holds one of ``roles``. An active superuser passes every `rules`
+    permission (Django's rule), so their lists follow their whole scope, as their checks do."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return Scope.nothing()
+    if actor.is_superuser and actor.is_active:
+        return actor.scope
+    return actor.scope_for(roles)
+
+
 def visible(model: type[M], actor: Any, scope: Scope | None = None) -> models.QuerySet[M]:
     """All rows of ``model`` the actor's grants cover (and nothing else); ``scope`` narrows it
     to the grants of some roles (``actor.scope_for(roles)``)."""

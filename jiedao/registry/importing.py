@@ -48,6 +48,7 @@ from jiedao.core.fields import mask
 from jiedao.core.identity import parse_identity_number, validate_phone
 from jiedao.core.pinyin import initials
 from jiedao.core.scopes import Scope, code_within, unscoped
+from jiedao.core.selectors import role_scope
 from jiedao.registry.care import follow_person_territory
 from jiedao.registry.models import (
     CareGroup,
@@ -1848,13 +1849,8 @@ def _add_care_tags(persons: list[tuple[Person, list[str]]], existing: dict[int, 
 
 
 def importer_scope(actor: Any) -> Scope:
-    """Where the actor may import: the grants of the importing roles (a superuser, who passes
-    every permission check, everywhere)."""
-    if not getattr(actor, "is_authenticated", False):
-        return Scope.nothing()
-    if actor.is_superuser and actor.is_active:
-        return Scope.all()
-    return actor.scope_for(REGISTRY_IMPORTERS)
+    """Where the actor may import: the grants of the importing roles."""
+    return role_scope(actor, REGISTRY_IMPORTERS)
 
 
 def importer_nodes(actor: Any) -> list[Street | Community]:

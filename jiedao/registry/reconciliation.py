@@ -43,7 +43,7 @@ from django.utils.translation import gettext_lazy as _
 from jiedao.accounts.roles import REGISTRY_EDITORS, REGISTRY_READERS
 from jiedao.audit.services import log_action
 from jiedao.core.scopes import Scope, code_within, unscoped
-from jiedao.core.selectors import visible
+from jiedao.core.selectors import role_scope, visible
 from jiedao.jobs.base import job, periodic
 from jiedao.registry import services
 from jiedao.registry.models import (
@@ -233,9 +233,7 @@ def counts(level: str, prefix: str = "") -> dict[str, Counts]:
 
 def reader_scope(user: Any) -> Scope:
     """The territory of the user's grants that may read the registry."""
-    if not getattr(user, "is_authenticated", False):
-        return Scope.nothing()
-    return user.scope_for(set(REGISTRY_READERS))
+    return role_scope(user, REGISTRY_READERS)
 
 
 def visible_counts(user: Any, level: str, prefix: str = "") -> dict[str, Counts]:

@@ -23,7 +23,7 @@ from jiedao.accounts.roles import REGISTRY_EDITORS, REGISTRY_READERS, REGISTRY_R
 from jiedao.core.crypto import blind_index_candidates
 from jiedao.core.identity import validate_phone
 from jiedao.core.scopes import Scope, code_within
-from jiedao.core.selectors import visible
+from jiedao.core.selectors import role_scope, visible
 from jiedao.registry.models import (
     CareTag,
     Household,
@@ -35,16 +35,6 @@ from jiedao.registry.models import (
 from jiedao.territory.models import Building, Community, Dwelling, Grid
 
 # --- Scopes -----------------------------------------------------------------------------------
-
-
-def role_scope(actor: Any, roles: frozenset[str]) -> Scope:
-    """Where the actor holds one of ``roles``. An active superuser passes every `rules`
-    permission (Django's rule), so their lists follow their whole scope, as their checks do."""
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return Scope.nothing()
-    if actor.is_superuser and actor.is_active:
-        return actor.scope
-    return actor.scope_for(roles)
 
 
 def browse_scope(actor: Any) -> Scope:
