@@ -59,7 +59,12 @@ from jiedao.registry.models import (
     Person,
     PersonVersion,
 )
-from jiedao.registry.services import CHANGED, SENSITIVE_FIELDS, TRACKED_FIELDS, fill_derived
+from jiedao.registry.services import (
+    fill_derived,
+    new_version,
+    person_changes,
+    tracked_values,
+)
 from jiedao.territory import codes
 from jiedao.territory.models import Community, Dwelling, StandardAddress, Street
 
@@ -1702,33 +1707,7 @@ def _apply(plan: Plan, person: Person, row: CleanRow, households: dict[Any, int]
     fill_derived(person)
 
 
-def _tracked(person: Person) -> dict[str, Any]:
-    values = {}
-    for name in TRACKED_FIELDS:
-        value = getattr(person, name)
-        values[name] = value.isoformat() if hasattr(value, "isoformat") else value
-    return values
-
-
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """Changed tracked fields as [old, new]; sensitive ones only as "changed" (as save_person)."""
-    return {
-        name: CHANGED if name in SENSITIVE_FIELDS else [before.get(name), after[name]]
-        for name in TRACKED_FIELDS
-        if before.get(name) != after[name]
-    }
-
-
-def _version(person: Person, changes: dict[str, Any], actor: Any, now: Any) -> PersonVersion:
-    return PersonVersion(
-        person=person,
-        version=person.version,
-        source=PersonVersion.Source.IMPORT,
-        changes=changes,
-        changed_at=now,
-        changed_by=actor if getattr(actor, "pk", None) else None,
-        territory_code=person.territory_code,
-    )
+IMPORTED = PersonVersion.Source.IMPORT
 
 
 def _create_persons(
@@ -1744,7 +1723,10 @@ def _create_persons(
         persons.append(person)
     Person.all_objects.bulk_create(persons, batch_size=500)
     PersonVersion.all_objects.bulk_create(
-        [_version(person, _diff({}, _tracked(person)), actor, now) for person in persons],
+        [
+            new_version(actor, person, IMPORTED, person_changes({}, tracked_values(person)), now)
+            for person in persons
+        ],
         batch_size=1000,
     )
     _add_care_tags(
@@ -1798,11 +1780,11 @@ def _update_persons(
     updated, digest_only, versions, moved = [], [], [], []
     for person in persons:
         row = rows[person.pk]
-        before, was_in = _tracked(person), person.territory_code
+        before, was_in = tracked_values(person), person.territory_code
         _apply(plan, person, row, households)
         if person.territory_code != was_in:
             moved.append(person.pk)
-        changes = _diff(before, _tracked(person))
+        changes = person_changes(before, tracked_values(person))
         added = sorted(set(row.care_groups) - tags.get(person.pk, set()))
         if added:
             old = sorted(tags.get(person.pk, set()))
@@ -1814,7 +1796,7 @@ def _update_persons(
         person.updated_at = now
         person.updated_by = actor if getattr(actor, "pk", None) else None
         updated.append(person)
-        versions.append(_version(person, changes, actor, now))
+        versions.append(new_version(actor, person, IMPORTED, changes, now))
     Person.all_objects.bulk_update(updated, UPDATE_FIELDS, batch_size=500)
     follow_person_territory(moved)
     Person.all_objects.bulk_update(digest_only, [_digest_field(plan.source)], batch_size=1000)

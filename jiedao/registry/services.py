@@ -99,18 +99,22 @@ def fill_derived(person: Person) -> None:
     person.residence = residence_of(person)
 
 
-def _value(person: Person, field: str) -> Any:
-    value = getattr(person, field)
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _changes(before: dict[str, Any], person: Person) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
+def tracked_values(person: Person) -> dict[str, Any]:
+    """The versioned fields of a person, as stored in a version's changes (dates as text)."""
+    values = {}
     for field in TRACKED_FIELDS:
-        old, new = before.get(field), _value(person, field)
-        if old != new:
-            changes[field] = CHANGED if field in SENSITIVE_FIELDS else [old, new]
-    return changes
+        value = getattr(person, field)
+        values[field] = value.isoformat() if hasattr(value, "isoformat") else value
+    return values
+
+
+def person_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Changed tracked fields as [old, new]; sensitive ones only as "changed"."""
+    return {
+        field: CHANGED if field in SENSITIVE_FIELDS else [before.get(field), after[field]]
+        for field in TRACKED_FIELDS
+        if before.get(field) != after[field]
+    }
 
 
 def identity_taken(number: str, exclude_pk: int | None = None) -> bool:
@@ -150,14 +154,14 @@ def save_person(
             person = Person.all_objects.select_for_update().get(pk=person.pk)
             if expected_version is not None and person.version != expected_version:
                 raise StaleRecord
-        before = {field: _value(person, field) for field in TRACKED_FIELDS}
+        before = tracked_values(person)
         if person.pk is None:
             before = {}
         for field, value in values.items():
             setattr(person, field, value)
         _require_basics(person)
         fill_derived(person)
-        changes = _changes(before, person)
+        changes = person_changes(before, tracked_values(person))
         if person.pk is not None and not changes:
             return person
         creating = person.pk is None
@@ -200,15 +204,23 @@ def _require_basics(person: Person) -> None:
         raise ValidationError(missing)
 
 
-def record_version(actor: Any, person: Person, source: str, changes: dict[str, Any]) -> None:
-    PersonVersion.all_objects.create(
+def new_version(
+    actor: Any, person: Person, source: str, changes: dict[str, Any], at: Any = None
+) -> PersonVersion:
+    """The person's current version as a row to save (one by one, or in bulk by an import)."""
+    return PersonVersion(
         person=person,
         version=person.version,
         source=source,
         changes=changes,
+        changed_at=at or timezone.now(),
         changed_by=actor if getattr(actor, "pk", None) else None,
         territory_code=person.territory_code,
     )
+
+
+def record_version(actor: Any, person: Person, source: str, changes: dict[str, Any]) -> None:
+    new_version(actor, person, source, changes).save()
 
 
 def reveal(actor: Any, person: Person, field: str, reason: str) -> str:
