@@ -6,6 +6,7 @@ import { BarChart, LineChart, PieChart } from "echarts/charts";
 import { AriaComponent, GridComponent, LegendComponent, TitleComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { SVGRenderer } from "echarts/renderers";
+import { newMap } from "./basemap.js";
 import { renderChoropleth } from "./choropleth.js";
 import { initOutbox } from "./outbox.js";
 import { renderPatrol } from "./patrol.js";
@@ -64,18 +65,11 @@ function bindFeature(feature, layer) {
   if (url) layer.on("click", () => window.location.assign(url));
 }
 
-// <div data-map data-geojson='{FeatureCollection}' data-tiles="https://…/{z}/{x}/{y}.png">.
-// With no tile URL (offline government networks) the shapes are drawn on a plain background.
+// <div data-map data-geojson='{FeatureCollection}'>: the base map comes from basemap.js.
 function renderMap(el) {
   const data = parseJson(el.dataset.geojson);
   if (!data) return;
-  const tiles = el.dataset.tiles || "";
-  const map = L.map(el, { scrollWheelZoom: false, zoomSnap: 0.25, attributionControl: Boolean(tiles) });
-  if (tiles) {
-    L.tileLayer(tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
-  } else {
-    el.classList.add("map--plain");
-  }
+  const map = newMap(el, { scrollWheelZoom: false });
   const layer = L.geoJSON(data, {
     style: featureStyle,
     pointToLayer: (feature, latlng) =>
@@ -93,10 +87,7 @@ function renderPicker(el) {
   const lng = form?.querySelector("input[name=lng]");
   const lat = form?.querySelector("input[name=lat]");
   if (!lng || !lat) return;
-  const tiles = el.dataset.tiles || "";
-  const map = L.map(el, { zoomSnap: 0.25, attributionControl: Boolean(tiles) });
-  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
-  else el.classList.add("map--plain");
+  const map = newMap(el);
   const areas = L.geoJSON(parseJson(el.dataset.geojson || "null") || [], { style: featureStyle }).addTo(map);
   const bounds = areas.getBounds();
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [8, 8] });

@@ -291,6 +291,10 @@ MEDIA_URL = "/media/"
 # --- Jiedao ------------------------------------------------------------------------------
 JIEDAO_SITE_NAME = _("Jiedao")
 JIEDAO_MAP_TILE_URL = env("JIEDAO_MAP_TILE_URL", "")
+# Credit line the tile provider requires (Tianditu: "天地图 GS(…)号"); see docs/map.md.
+JIEDAO_MAP_TILE_ATTRIBUTION = env("JIEDAO_MAP_TILE_ATTRIBUTION", "")
+# The letters or digits of {s} in the tile URL (Tianditu: 01234567 for t0 … t7).
+JIEDAO_MAP_TILE_SUBDOMAINS = env("JIEDAO_MAP_TILE_SUBDOMAINS", "")
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_MAX_PER_PAGE_SIZE = 500
 JIEDAO_AUDIT_ANCHOR_FILE = env("JIEDAO_AUDIT_ANCHOR_FILE", "")

@@ -16,4 +16,6 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         "is_resident_shell": user.is_authenticated and not user.is_staff_member,
         "site_name": settings.JIEDAO_SITE_NAME,
         "map_tile_url": settings.JIEDAO_MAP_TILE_URL,
+        "map_tile_attribution": settings.JIEDAO_MAP_TILE_ATTRIBUTION,
+        "map_tile_subdomains": settings.JIEDAO_MAP_TILE_SUBDOMAINS,
     }

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from jiedao.territory import views, views_grid_io
+from jiedao.territory import views, views_grid_io, views_map
 
 app_name = "territory"
 urlpatterns = [
     *views_grid_io.urlpatterns,  # before grids/<code>/: "import" is not a grid code
+    *views_map.urlpatterns,  # the grid map and grids/<code>/profile/
     path("districts/", views.DistrictList.as_view(), name="district_list"),
     path("districts/<str:code>/", views.DistrictDetail.as_view(), name="district_detail"),
     path("streets/", views.StreetList.as_view(), name="street_list"),

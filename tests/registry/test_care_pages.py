@@ -363,4 +363,4 @@ def test_the_map_labels_grids_with_counts_and_never_names_people(client, world, 
     assert '"type": "Point"' in geojson and building.name in geojson
     for person in world.persons.values():
         assert person.name not in geojson
-    assert "data-map" in response.content.decode()
+    assert "data-map data-geojson" in response.content.decode()

@@ -194,7 +194,7 @@ def test_check_page_lists_overlaps(client, layer, role_users):
     html = page.content.decode()
     assert 'id="overlaps"' in html and "香水园第一网格 (110119001001001)" in html
     assert 'id="check-errors"' in html
-    assert "data-map" in html
+    assert "data-map data-geojson" in html
 
 
 def test_grid_worker_form_offers_staff_of_the_grid_community_and_street(layer, role_users):

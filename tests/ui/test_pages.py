@@ -149,7 +149,7 @@ def test_node_detail(client, leader, world, node):
     # The chart compares child areas, so it needs two: grid A1x has a single building.
     assert ("data-chart=" in page) == (node != "grid_a1x")
     # Factories give grids a boundary (a community map shows its grids), not streets.
-    assert ("data-map" in page) == (node != "street_a")
+    assert ("data-map data-geojson" in page) == (node != "street_a")
 
 
 def test_community_detail_lists_grids_and_maps_them(client, leader, world):
