@@ -4,9 +4,11 @@
    coordinates, a unique ``Idempotency-Key`` on every request) and ``POST
    /open311/v2/requests.json`` (form-encoded with ``api_key``). wrk drives both with a Lua script
    (bench/wrk.py); the runner prints them beside ``/ping`` of the same run.
-2. Grid lookup in-process: ``GridIndex.locate`` (the STRtree the intake uses) over a tiling of
-   1,000 Voronoi cells, against a brute-force loop over the same prepared polygons. Run as
-   ``python -m bench.cases grid`` (it needs Django set up, but no database).
+2. Grid lookup in-process: 1,000,000 random points against tilings of 1,000 and 10,000 Voronoi
+   cells: ``GridIndex.locate`` (the STRtree the intake uses) point by point, and
+   ``GridIndex.locate_many`` (one vectorised query), against a brute-force loop over the same
+   prepared polygons on a sample of the points. Run as ``python -m bench.cases grid`` (it needs
+   Django set up, but no database).
 """
 
 from __future__ import annotations
@@ -272,6 +274,11 @@ def brute_force_locate(hits: list[Any], shapes: list[Any], lng: float, lat: floa
 
 
 def grid_lookup(points: int, cells: int, brute_points: int, seed: int) -> dict[str, Any]:
+    """One tiling of ``cells`` grids: ``locate`` point by point over all ``points``,
+    ``locate_many`` (one vectorised query) over the same points, and the brute force over the
+    first ``brute_points`` of them (its rate is per point, so it compares at any sample size)."""
+    import numpy as np
+
     from jiedao.cases.gridindex import GridHit, GridIndex
 
     shapes = tiling(cells, seed)
@@ -283,11 +290,17 @@ def grid_lookup(points: int, cells: int, brute_points: int, seed: int) -> dict[s
     started = time.perf_counter()
     found = [index.locate(lng, lat) for lng, lat in sample]
     index_s = time.perf_counter() - started
+    lngs = np.fromiter((p[0] for p in sample), dtype=np.float64, count=points)
+    lats = np.fromiter((p[1] for p in sample), dtype=np.float64, count=points)
+    started = time.perf_counter()
+    bulk = index.locate_many(lngs, lats)
+    bulk_s = time.perf_counter() - started
     subset = sample[: min(brute_points, points)]
     started = time.perf_counter()
     brute = [brute_force_locate(hits, shapes, lng, lat) for lng, lat in subset]
     brute_s = time.perf_counter() - started
-    index_rate, brute_rate = points / index_s, len(subset) / brute_s
+    index_rate, bulk_rate = points / index_s, points / bulk_s
+    brute_rate = len(subset) / brute_s
     return {
         "grids": cells,
         "points": points,
@@ -296,6 +309,12 @@ def grid_lookup(points: int, cells: int, brute_points: int, seed: int) -> dict[s
         "index_lookups_per_s": index_rate,
         "index_us": index_s / points * 1e6,
         "hit_share": sum(hit is not None for hit in found) / points,
+        "bulk_s": bulk_s,
+        "bulk_lookups_per_s": bulk_rate,
+        "bulk_us": bulk_s / points * 1e6,
+        "bulk_vs_brute": bulk_rate / brute_rate,
+        "bulk_vs_index": bulk_rate / index_rate,
+        "bulk_disagreements": sum(a != b for a, b in zip(found, bulk, strict=True)),
         "brute_points": len(subset),
         "brute_s": brute_s,
         "brute_lookups_per_s": brute_rate,
@@ -306,13 +325,23 @@ def grid_lookup(points: int, cells: int, brute_points: int, seed: int) -> dict[s
     }
 
 
+def cell_counts(text: str | int) -> list[int]:
+    """``"1000,10000"`` → [1000, 10000] (a plain number is one count)."""
+    counts = [int(part) for part in str(text).split(",") if part.strip()]
+    if not counts or any(count < 1 for count in counts):
+        raise ValueError(f"grid counts must be positive numbers: {text!r}")
+    return counts
+
+
 def run_grid_lookup(options: argparse.Namespace) -> dict[str, Any]:
-    """In a child process, as bench.plain_insert: Django set up, no database touched."""
+    """In a child process, as bench.plain_insert: Django set up, no database touched. One run
+    per grid count in ``--grid-cells``, all on the same points."""
     import subprocess
 
+    cells = ",".join(str(c) for c in cell_counts(options.grid_cells))
     args = [
         sys.executable, "-m", "bench.cases", "grid",
-        "--points", str(options.grid_points), "--cells", str(options.grid_cells),
+        "--points", str(options.grid_points), "--cells", cells,
         "--brute", str(options.grid_brute), "--seed", str(options.seed),
     ]  # fmt: skip
     done = subprocess.run(
@@ -321,7 +350,7 @@ def run_grid_lookup(options: argparse.Namespace) -> dict[str, Any]:
         env=app.app_env("sqlite:///:memory:"),
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=3600,
         check=False,
     )
     if done.returncode != 0:
@@ -333,8 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cases", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     grid = commands.add_parser("grid", help="grid lookup: STRtree index vs brute force")
-    grid.add_argument("--points", type=int, default=100_000)
-    grid.add_argument("--cells", type=int, default=1_000)
+    grid.add_argument("--points", type=int, default=1_000_000)
+    grid.add_argument(
+        "--cells", default="1000,10000", help="grids in the tiling, comma-separated counts"
+    )
     grid.add_argument("--brute", type=int, default=10_000, help="points for the brute force")
     grid.add_argument("--seed", type=int, default=2026)
     options = parser.parse_args(argv)
@@ -344,8 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    result = grid_lookup(options.points, options.cells, options.brute, options.seed)
-    print(json.dumps(result))
+    runs = []
+    for cells in cell_counts(options.cells):
+        runs.append(grid_lookup(options.points, cells, options.brute, options.seed))
+        print(f"{cells:,} grids done", file=sys.stderr, flush=True)
+    print(json.dumps({"runs": runs}))
     return 0
 
 

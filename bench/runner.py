@@ -52,6 +52,18 @@ FIGURES = (
         True,
         "JSON grid detail with boundary and figures",
     ),
+    Figure(
+        "map_data_street",
+        "/territory/map/data.json?area=110119001000",
+        True,
+        "grid map GeoJSON of the street: every grid with all its indicators",
+    ),
+    Figure(
+        "map_data_district",
+        "/territory/map/data.json?area=110119000000",
+        True,
+        "grid map GeoJSON asked for the district (the street user's grids, simplified)",
+    ),
 )
 
 
@@ -84,10 +96,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=True,
         help="grid lookup: STRtree vs brute force, in-process (default on)",
     )
-    parser.add_argument("--grid-points", type=int, default=100_000, help="random points")
-    parser.add_argument("--grid-cells", type=int, default=1_000, help="grids in the tiling")
+    parser.add_argument("--grid-points", type=int, default=1_000_000, help="random points")
     parser.add_argument(
-        "--grid-brute", type=int, default=10_000, help="points for the brute force (scaled up)"
+        "--grid-cells",
+        default="1000,10000",
+        help="grids in the tiling, comma-separated: one run per count (default 1000,10000)",
+    )
+    parser.add_argument(
+        "--grid-brute",
+        type=int,
+        default=10_000,
+        help="points of the sample given to the brute force (default 10,000)",
     )
     parser.add_argument(
         "--metrics-cases",
@@ -106,6 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         options.scales, options.http_scales, options.duration = "1", "1", 3
         options.metrics_cases = min(options.metrics_cases, 100_000)
         options.registry_persons = min(options.registry_persons, 50_000)
+        options.grid_points = min(options.grid_points, 100_000)
+        options.grid_cells = ",".join(
+            str(c) for c in case_bench.cell_counts(options.grid_cells)[:1]
+        )
+        options.grid_brute = min(options.grid_brute, 2_000)
     return options
 
 
@@ -302,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.grid:
         try:
             _say(
-                f"grid lookup: {options.grid_points:,} points, {options.grid_cells:,} grids "
-                f"(brute force on {options.grid_brute:,})…"
+                f"grid lookup: {options.grid_points:,} points, {options.grid_cells} grids "
+                f"(brute force on a sample of {options.grid_brute:,})…"
             )
             results["grid_lookup"] = case_bench.run_grid_lookup(options)
         except Exception as exc:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from django.core.exceptions import ValidationError
 from shapely import STRtree
@@ -42,6 +44,10 @@ class GridIndex:
         for shape in shapes:
             shapely.prepare(shape)
         self.tree = STRtree(shapes)
+        # Each tree index's rank in code order: where grids share an edge the lowest rank wins.
+        order = sorted(range(len(hits)), key=lambda i: hits[i].grid_code)
+        self.rank = np.empty(len(hits), dtype=np.int64)
+        self.rank[order] = np.arange(len(hits), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -53,6 +59,30 @@ class GridIndex:
         if len(found) == 0:
             return None
         return min((self.hits[i] for i in found), key=lambda hit: hit.grid_code)
+
+    def locate_many(
+        self, lngs: Sequence[float] | np.ndarray, lats: Sequence[float] | np.ndarray
+    ) -> list[GridHit | None]:
+        """``locate`` for many points at once, the same answers (edge counts, lower code wins),
+        with one vectorised tree query instead of a Python call per point."""
+        x = np.asarray(lngs, dtype=np.float64)
+        y = np.asarray(lats, dtype=np.float64)
+        if x.shape != y.shape or x.ndim != 1:
+            raise ValueError("lngs and lats must be flat sequences of the same length")
+        result: list[GridHit | None] = [None] * len(x)
+        if len(x) == 0 or len(self.hits) == 0:
+            return result
+        points, grids = self.tree.query(shapely.points(x, y), predicate="intersects")
+        if len(points) == 0:
+            return result
+        # Sorted by point, then by the grid's code rank: the first row of each point wins.
+        order = np.lexsort((self.rank[grids], points))
+        points, grids = points[order], grids[order]
+        first = np.flatnonzero(np.r_[True, points[1:] != points[:-1]])
+        hits = self.hits
+        for point, grid in zip(points[first].tolist(), grids[first].tolist(), strict=True):
+            result[point] = hits[grid]
+        return result
 
 
 _lock = threading.Lock()

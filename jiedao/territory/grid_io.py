@@ -27,7 +27,7 @@ from typing import Any
 import shapely
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -57,8 +57,8 @@ from jiedao.territory.models import (
     validate_purposes,
 )
 
-EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
-M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+EARTH_RADIUS_M = geo.EARTH_RADIUS_M
+M_PER_DEG = geo.METRES_PER_DEGREE
 MAX_FEATURES = 5000
 NAME_MAX = 120
 CSV_COLUMNS = ("code", "name", "community", "purposes", "workers", "wkt")
@@ -1129,16 +1129,21 @@ def assign_grid_worker(
     require_grid_editor(actor, grid)
     if not getattr(user, "is_active", False):
         raise ValidationError(_("Only an active user can be a grid worker."), code="inactive")
+    twice = ValidationError(
+        _("%(user)s is already a worker of this grid.") % {"user": user}, code="twice"
+    )
     with unscoped():
         if GridWorker.all_objects.filter(grid=grid, user=user, until__isnull=True).exists():
-            raise ValidationError(
-                _("%(user)s is already a worker of this grid.") % {"user": user}, code="twice"
-            )
+            raise twice
         assignment = GridWorker(
             grid=grid, user=user, kind=kind, since=since or timezone.localdate()
         )
         assignment.full_clean()
-        assignment.save()
+        try:
+            with transaction.atomic():  # a form sent twice at once: the second is refused
+                assignment.save()
+        except IntegrityError as exc:
+            raise twice from exc
     log_action(actor, "territory.gridworker.create", assignment, after=snapshot(assignment))
     return assignment
 

@@ -1,4 +1,5 @@
-"""Grid layer pages: import (dry run, then confirm), export, and a street's grid check.
+"""Grid layer pages: import (dry run, then confirm), export, a street's grid check, and the
+forms that set one grid's purposes and assign or end its grid workers.
 
 Wire into jiedao/territory/urls.py *before* ``grids/<str:code>/`` (else "import" and "export"
 are taken for grid codes): ``urlpatterns = [*views_grid_io.urlpatterns, ...]``.
@@ -15,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
@@ -27,6 +28,8 @@ from shapely.geometry import mapping
 from jiedao.accounts.models import User
 from jiedao.accounts.roles import STAFF_ROLES
 from jiedao.cases.coords import CRS
+from jiedao.core.selectors import visible
+from jiedao.core.views_base import parse_id, show_service_errors
 from jiedao.territory import grid_io, selectors
 from jiedao.territory.models import Grid, GridPurpose, GridWorker, Street, TerritoryNode
 
@@ -100,7 +103,27 @@ class GridWorkerForm(forms.Form):
 
     def __init__(self, *args: Any, grid: Grid, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = grid_worker_candidates(grid)  # type: ignore[attr-defined]
+        field = self.fields["user"]
+        field.queryset = grid_worker_candidates(grid)  # type: ignore[attr-defined]
+        field.label_from_instance = _candidate_label  # type: ignore[attr-defined]
+        field.help_text = gettext_lazy(
+            "Staff with a role on this grid, its community or its street. Assigning makes them "
+            "responsible for the grid; what they may see still comes from their role."
+        )
+
+
+def _candidate_label(user: User) -> str:
+    shown = str(user)
+    return shown if shown == user.username else f"{shown} ({user.username})"
+
+
+class GridWorkerEndForm(forms.Form):
+    until = forms.DateField(
+        label=gettext_lazy("Last day"),
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=gettext_lazy("The assignment is kept in the grid's history; it is not deleted."),
+    )
 
 
 # --- Helpers ---------------------------------------------------------------------------------
@@ -286,7 +309,142 @@ def _pair(overlap: grid_io.Overlap) -> dict[str, str]:
     return {"a": overlap.a.label, "b": overlap.b.label}
 
 
+# --- Purposes and grid workers of one grid ------------------------------------------------
+
+
+def _grid_for_edit(request: HttpRequest, code: str) -> Grid:
+    """The rule of the import pages, on one grid: 403 for those who edit grids nowhere, 404
+    outside what the user sees, 403 where they see the grid but may not edit it."""
+    _require_grid_role(request)
+    grid = get_object_or_404(selectors.grids(request.user), code=code)
+    if not request.user.has_perm("territory.change_grid", grid):
+        raise PermissionDenied
+    return grid
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The form's data on POST (even an empty one: no purpose ticked), None otherwise."""
+    return request.POST if request.method == "POST" else None
+
+
+def _refuse_if_retired(form: forms.Form, grid: Grid) -> bool:
+    if grid.retired_at is None:
+        return False
+    form.add_error(
+        None,
+        _("%(grid)s is retired: its purposes and grid workers can no longer be changed.")
+        % {"grid": grid.name},
+    )
+    return True
+
+
+def _grid_form_page(
+    request: HttpRequest, grid: Grid, form: forms.Form, **context: Any
+) -> HttpResponse:
+    status = 400 if request.method == "POST" else 200
+    context = {"grid": grid, "form": form, **context}
+    return render(request, "territory/grid_form.html", context, status=status)
+
+
+@login_required
+def grid_purposes(request: HttpRequest, code: str) -> HttpResponse:
+    """What the grid is used for (多网融合): GET shows the choices, POST saves them."""
+    grid = _grid_for_edit(request, code)
+    form = GridPurposesForm(_posted(request), initial={"purposes": list(grid.purposes or [])})
+    if request.method == "POST" and form.is_valid() and not _refuse_if_retired(form, grid):
+        try:
+            grid_io.set_grid_purposes(request.user, grid, form.cleaned_data["purposes"])
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("The grid's purposes were saved."))
+            return redirect(grid.get_absolute_url())
+    return _grid_form_page(
+        request,
+        grid,
+        form,
+        title=_("Purposes of the grid"),
+        help=_("One grid serves several networks (多网融合): tick each one this grid is used for."),
+        submit=_("Save"),
+    )
+
+
+@login_required
+def grid_worker_add(request: HttpRequest, code: str) -> HttpResponse:
+    """Assign a grid worker (full-time or part-time) to the grid."""
+    grid = _grid_for_edit(request, code)
+    form = GridWorkerForm(_posted(request), grid=grid)
+    if request.method == "POST" and form.is_valid() and not _refuse_if_retired(form, grid):
+        data = form.cleaned_data
+        try:
+            grid_io.assign_grid_worker(
+                request.user, grid, data["user"], data["kind"], data["since"]
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(
+                request, _("%(user)s now works on this grid.") % {"user": data["user"]}
+            )
+            return redirect(grid.get_absolute_url())
+    return _grid_form_page(
+        request,
+        grid,
+        form,
+        title=_("Assign a grid worker"),
+        help=_("A grid may have several workers; each is assigned once at a time."),
+        submit=_("Assign"),
+    )
+
+
+@login_required
+def grid_worker_end(request: HttpRequest, code: str, pk: str) -> HttpResponse:
+    """End one of the grid's assignments (kept, with its last day)."""
+    grid = _grid_for_edit(request, code)
+    number = parse_id(pk)
+    if number is None:
+        raise Http404
+    rows = visible(GridWorker, request.user).select_related("user")
+    assignment = get_object_or_404(rows, pk=number, grid=grid)
+    form = GridWorkerEndForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            grid_io.end_grid_worker(request.user, assignment, form.cleaned_data["until"])
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(user)s no longer works on this grid.") % {"user": assignment.user},
+            )
+            return redirect(grid.get_absolute_url())
+    return _grid_form_page(
+        request,
+        grid,
+        form,
+        title=_("End a grid worker's assignment"),
+        help=_end_help(assignment),
+        submit=_("End the assignment"),
+        assignment=assignment,
+    )
+
+
+def _end_help(assignment: GridWorker) -> str:
+    values = {
+        "user": assignment.user,
+        "kind": assignment.get_kind_display(),
+        "since": assignment.since.isoformat(),
+        "until": assignment.until.isoformat() if assignment.until else "",
+    }
+    if assignment.until is not None:
+        return _("%(user)s (%(kind)s) worked on this grid from %(since)s to %(until)s.") % values
+    return _("%(user)s (%(kind)s) has worked on this grid since %(since)s.") % values
+
+
 urlpatterns: list[URLPattern] = [
+    path("grids/<str:code>/purposes/", grid_purposes, name="grid_purposes"),
+    path("grids/<str:code>/workers/add/", grid_worker_add, name="grid_worker_add"),
+    path("grids/<str:code>/workers/<str:pk>/end/", grid_worker_end, name="grid_worker_end"),
     path("grids/import/", grid_import, name="grid_import"),
     path("grids/export/", grid_export, name="grid_export"),
     path("streets/<str:code>/grid-check/", grid_check, name="grid_check"),

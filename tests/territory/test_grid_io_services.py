@@ -445,3 +445,21 @@ def test_purposes_display(layer):
     )
     layer.grid_a1x.purposes = []
     assert layer.grid_a1x.get_purposes_display() == ""
+
+
+def test_an_assignment_sent_twice_at_once_is_refused_not_a_500(
+    layer, role_users, street_staff, monkeypatch
+):
+    """Both requests pass the "already assigned?" check before either saves: the database's
+    unique constraint refuses the second, and the service says so as for a sequential repeat."""
+    worker = role_users[Role.GRID_WORKER]
+    grid_io.assign_grid_worker(street_staff, layer.grid_a1x, worker, GridWorker.Kind.FULL_TIME)
+    monkeypatch.setattr(GridWorker, "full_clean", lambda self: None)
+    monkeypatch.setattr(
+        GridWorker.all_objects, "filter", lambda **kwargs: GridWorker.all_objects.none()
+    )
+    with pytest.raises(ValidationError, match="already a worker of this grid"):
+        grid_io.assign_grid_worker(street_staff, layer.grid_a1x, worker, "part_time")
+    monkeypatch.undo()
+    with unscoped():
+        assert GridWorker.all_objects.filter(grid=layer.grid_a1x, user=worker).count() == 1
