@@ -38,6 +38,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from jiedao.cases.models import FINAL_NODES, Case
+from jiedao.core.geo import METRES_PER_DEGREE, haversine_m
 from jiedao.core.scopes import unscoped
 
 RADIUS_M = 100.0
@@ -45,9 +46,6 @@ WINDOW = timedelta(hours=72)
 SIMILARITY_THRESHOLD = 0.25
 # Rows read from the database before the exact checks; the box and window keep it far lower.
 MAX_ROWS = 500
-
-EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), as used for haversine distances
-METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180
 
 
 def _words(*lines: str) -> tuple[str, ...]:
@@ -150,15 +148,6 @@ def _distance(case: Case, other: Case) -> float | None:
     if None in (case.lat, case.lng, other.lat, other.lng):
         return None
     return haversine_m(case.lng, case.lat, other.lng, other.lat)  # type: ignore[arg-type]
-
-
-def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
-    """Great-circle distance in metres between two WGS-84 points (on the mean sphere; within
-    0.5 % of the ellipsoid, far below the 100 m rule's precision)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lng2 - lng1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 # --- Text similarity -------------------------------------------------------------------------

@@ -602,17 +602,24 @@ def caller_history(request: HttpRequest) -> HttpResponse:
 @login_required
 def patrol(request: HttpRequest) -> HttpResponse:
     """A grid worker's finding on patrol (主动发现)."""
+    from jiedao.fieldwork import services as fieldwork
+    from jiedao.fieldwork.outbox import outbox_settings
+
     _require_roles(request.user, frozenset({Role.GRID_WORKER}))
     form = PatrolForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         case, created = _intake(request, form, Channel.PATROL)
         if case is not None:
+            # On a patrol under way (or the one open when the phone queued the form offline),
+            # the finding joins it; a resend links nothing twice.
+            fieldwork.link_finding(request.user, case, at=request.POST.get("queued_at"))
             _say_received(request, case, created, _("Finding %(n)d reported."))
             return redirect(case)
     prefixes = _community_codes(request.user)
-    return render(
-        request, "cases/intake.html", _intake_context(request, form, _("Patrol report"), prefixes)
-    )
+    context = _intake_context(request, form, _("Patrol report"), prefixes)
+    # A form kept on the phone and resent when the network fails (frontend/src/outbox.js).
+    context["outbox"] = outbox_settings(request.user)
+    return render(request, "cases/intake.html", context)
 
 
 def public_map(request: HttpRequest) -> HttpResponse:

@@ -33,6 +33,8 @@ def navigation(user: Any) -> list[NavItem]:
             NavItem(_("Communities"), "territory:community_list"),
             NavItem(_("Grids"), "territory:grid_list"),
         ]
+        if user.scope.sees_records:  # indicators of records: not for department staff
+            items.append(NavItem(_("Grid map"), "territory:map"))
         if not user.has_role(Role.DEPARTMENT_STAFF) or len(user.roles) > 1:
             items += [
                 NavItem(_("Buildings"), "territory:building_list"),
@@ -73,7 +75,13 @@ def case_navigation(user: Any) -> list[NavItem]:
     if roles & HANDLERS:
         items.append(NavItem(_("Inbox"), "cases:inbox"))
     if Role.GRID_WORKER in roles:
+        items += [NavItem(_("Today's field work"), "fieldwork:today")]
         items += [NavItem(_("My to-do"), "cases:todo"), NavItem(_("Patrol report"), "cases:patrol")]
+    if user.has_perm("fieldwork.browse"):
+        items += [
+            NavItem(_("Patrols"), "fieldwork:patrol_list"),
+            NavItem(_("Field-work attendance"), "fieldwork:attendance"),
+        ]
     return items
 
 
@@ -139,6 +147,9 @@ def waiting_work(user: Any) -> list[dict[str, Any]]:
             _("Summonses (吹哨) to answer"), cases.department_summonses(user).count(), "cases:inbox"
         )
     if Role.GRID_WORKER in roles:
+        from jiedao.fieldwork.selectors import field_work_today
+
+        tile(_("Field work today"), field_work_today(user), "fieldwork:today")
         todo = cases.grid_worker_todo(user)
         tile(_("Verify on site"), todo["verify"].count(), "cases:todo")
         tile(_("Call the caller back"), todo["callback"].count(), "cases:todo")

@@ -1,6 +1,9 @@
 """Grid workers' field work: patrols (巡查) with their GPS track and findings, and the ledger that
 makes a form sent twice over a flaky network count once.
 
+``distance_m``, ``point_count`` (fixes used) and ``flagged_count`` (fixes left out) are recomputed
+from the whole track by ``services.record_track`` after every upload (see ``track.assess``).
+
 A patrol's ``territory_code`` is its grid's code, so the territory scope of a supervisor covers
 exactly the patrols of their territory. Distance and point count are kept on the patrol because
 the track is long and the attendance summary reads many patrols at once."""
@@ -31,6 +34,7 @@ class Patrol(ScopedModel):
     note = models.TextField(_("note"), blank=True)
     distance_m = models.PositiveIntegerField(_("distance (m)"), default=0)
     point_count = models.PositiveIntegerField(_("track points"), default=0)
+    flagged_count = models.PositiveIntegerField(_("flagged points"), default=0)
 
     class Meta(ScopedModel.Meta):
         verbose_name = _("patrol")
@@ -53,6 +57,16 @@ class Patrol(ScopedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("fieldwork:patrol_detail", args=[self.pk])
+
+    @property
+    def km(self) -> float:
+        return round(self.distance_m / 1000, 2)
+
+    @property
+    def hours(self) -> float:
+        """From start to end (one under way: until now), in hours with one decimal."""
+        end = self.ended_at or timezone.now()
+        return round(max(0.0, (end - self.started_at).total_seconds() / 3600), 1)
 
     def save(self, *args, **kwargs):
         self.territory_code = self.grid.code
@@ -100,6 +114,10 @@ class PatrolFinding(ScopedModel):
 
     def __str__(self) -> str:
         return str(self.case)
+
+    def save(self, *args, **kwargs):
+        self.territory_code = self.patrol.territory_code
+        super().save(*args, **kwargs)
 
 
 class SentForm(models.Model):

@@ -83,7 +83,7 @@ def _tag_facts(tag: CareTag) -> dict[str, Any]:
     }
 
 
-def _clean_note(note: str, limit: int) -> str:
+def clean_note(note: str, limit: int) -> str:
     note = (note or "").strip()
     if len(note) > limit:
         raise ValidationError(
@@ -117,7 +117,7 @@ def tag_person(
         raise ValidationError({"group": _("Choose a care group from the list.")})
     every = visit_every_days if visit_every_days is not None else default_every_days(group)
     check_every_days(every)
-    note = _clean_note(note, MAX_TAG_NOTE)
+    note = clean_note(note, MAX_TAG_NOTE)
     with transaction.atomic(), unscoped():
         person = Person.all_objects.select_for_update().get(pk=person.pk)
         if CareTag.all_objects.filter(person=person, group=group).exists():
@@ -233,7 +233,7 @@ def record_visit(
             {NON_FIELD_ERRORS: _("The person does not belong to this household.")}
         )
     visited_at = _clean_visit_time(visited_at)
-    note = _clean_note(note, MAX_VISIT_NOTE)
+    note = clean_note(note, MAX_VISIT_NOTE)
     subject: Any = person if person is not None else household
     with transaction.atomic(), unscoped():
         visit = Visit.all_objects.create(

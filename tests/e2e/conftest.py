@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import SIZES, sign_in
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM = "/usr/bin/chromium"
@@ -207,3 +209,28 @@ def page(context):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def as_user(browser, demo_server):
+    """Sign in as a demo user in a fresh context: ``as_user("street", size="phone")``. The
+    page collects script errors in ``page.script_errors``."""
+    contexts = []
+
+    def open_page(username: str, size: str = "desktop", **options):
+        phone = size == "phone"
+        context = browser.new_context(
+            viewport=SIZES[size], is_mobile=phone, has_touch=phone, locale="zh-CN", **options
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.script_errors = errors
+        sign_in(page, demo_server.base_url, username)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

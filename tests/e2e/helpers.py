@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from axe_playwright_python.sync_playwright import Axe
 
 from jiedao.demo.logins import DEMO_PASSWORD
 
 BLOCKING_IMPACTS = {"serious", "critical"}
+SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 def sign_in(page, base_url: str, username: str) -> None:
@@ -32,3 +35,13 @@ def assert_accessible(page, label: str) -> None:
     assert not blocking, f"{label}: serious or critical accessibility violations:\n" + "\n".join(
         blocking
     )
+
+
+def no_sideways_scroll(page, label: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= SIZES["phone"]["width"], f"{label} scrolls sideways on a phone ({width}px)"
+
+
+def shell_json(demo_server, script: str) -> object:
+    """Run ``script`` in the server's ``manage.py shell``; its last printed line, as JSON."""
+    return json.loads(demo_server.manage("shell", "-c", script).strip().splitlines()[-1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import blocking_violations, sign_in
+from tests.e2e.helpers import SIZES, blocking_violations, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,6 @@ DETAIL_LISTS = {
     "department": "/territory/departments/",
     "case": "/cases/desk/?queue=in_progress",
 }
-SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 @pytest.fixture(params=list(SIZES))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import json
 import random
 import re
 import time
@@ -17,11 +16,10 @@ import time
 import pytest
 
 from jiedao.core.identity import make_identity_number
-from tests.e2e.helpers import assert_accessible, sign_in
+from tests.e2e.helpers import SIZES, assert_accessible, no_sideways_scroll, shell_json
 
 pytestmark = pytest.mark.e2e
 
-SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 JOB_TIMEOUT = 120_000  # ms: a dry run or an import in the demo's background worker
 REGION = "659001"  # no demo person is registered there: the imported numbers are new
 UNKNOWN_ADDRESS = "妫水南街999号院9号楼9单元909"
@@ -84,41 +82,12 @@ with unscoped():
 """
 
 
-def _shell(demo_server, script: str) -> object:
-    """Run ``script`` in the server's ``manage.py shell``; its last printed line, as JSON."""
-    return json.loads(demo_server.manage("shell", "-c", script).strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
 def facts(demo_server) -> dict:
-    found = _shell(demo_server, FACTS_SCRIPT)
+    found = shell_json(demo_server, FACTS_SCRIPT)
     assert isinstance(found, dict)
     assert len(found["addresses"]) == 3, "the demo street needs 3 dwellings with unique addresses"
     return found
-
-
-@pytest.fixture
-def as_user(browser, demo_server):
-    """Sign in as a demo user in a fresh context: ``as_user("street", size="phone")``."""
-    contexts = []
-
-    def open_page(username: str, size: str = "desktop"):
-        phone = size == "phone"
-        context = browser.new_context(
-            viewport=SIZES[size], is_mobile=phone, has_touch=phone, locale="zh-CN"
-        )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.script_errors = errors
-        sign_in(page, demo_server.base_url, username)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 def _count(text: str) -> int:
@@ -132,11 +101,6 @@ def _listed(page, base: str, query: str) -> list[str]:
     """Names the person list shows for a search."""
     page.goto(f"{base}/registry/people/?q={query}")
     return page.locator("#results tbody td:first-child a").all_inner_texts()
-
-
-def _no_sideways_scroll(page, label: str) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= SIZES["phone"]["width"], f"{label} scrolls sideways on a phone ({width}px)"
 
 
 # --- 1. Import with errors -------------------------------------------------------------------
@@ -249,7 +213,7 @@ def test_import_with_errors_reports_rows_and_imports_only_after_confirming(
     search.screenshot(path=artifacts / "registry-1-import-found.png", full_page=True)
 
     job_id = int(job_url.rstrip("/").rsplit("/", 1)[-1])
-    job = _shell(
+    job = shell_json(
         demo_server,
         "import json\n"
         "from jiedao.registry.models import ImportJob\n"
@@ -292,7 +256,7 @@ def test_workstation_reveals_a_phone_with_a_reason(as_user, demo_server, facts, 
     page.locator("#reveal-phone .mono", has_text=target["phone"]).wait_for()
     page.screenshot(path=artifacts / "registry-2-reveal-shown.png", full_page=True)
 
-    audit = _shell(
+    audit = shell_json(
         demo_server,
         "import json\n"
         "from jiedao.audit.models import AuditEntry\n"
@@ -356,7 +320,7 @@ with unscoped():
 
 
 def _verification(demo_server, pk: int) -> dict:
-    found = _shell(demo_server, VERIFICATION_SCRIPT.format(pk=pk))
+    found = shell_json(demo_server, VERIFICATION_SCRIPT.format(pk=pk))
     assert isinstance(found, dict)
     return found
 
@@ -368,7 +332,7 @@ def test_grid_worker_records_a_verification_on_a_phone(as_user, demo_server, art
     cards = page.locator("ul.case-cards > li.panel")
     assert cards.count() > 0, "the demo grid worker's worklist is empty"
     waiting = _count(page.locator(".page-head__meta").inner_text())
-    _no_sideways_scroll(page, "worklist")
+    no_sideways_scroll(page, "worklist")
     page.screenshot(path=artifacts / "registry-4-worklist-phone.png", full_page=True)
 
     link = cards.first.locator("h2 a")
@@ -384,7 +348,7 @@ def test_grid_worker_records_a_verification_on_a_phone(as_user, demo_server, art
     page.goto(f"{base}/registry/verify/")
     page.locator(f"ul.case-cards a[href='{href}']").first.click()
     page.wait_for_url(f"{base}{href}")
-    _no_sideways_scroll(page, "verification form")
+    no_sideways_scroll(page, "verification form")
     page.check(f"input[name=result][value={result}]")
     note = "敲门核实：邻居说此人已于去年搬离，房屋空置"
     page.fill("textarea[name=note]", note)
@@ -459,7 +423,7 @@ def _page_problems(page, url: str, label: str, size: str) -> list[str]:
     try:
         assert_accessible(page, label)
         if size == "phone":
-            _no_sideways_scroll(page, label)
+            no_sideways_scroll(page, label)
     except AssertionError as error:
         return [str(error)]
     return []
