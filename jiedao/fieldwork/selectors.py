@@ -163,8 +163,8 @@ def _line(coordinates: list[list[float]]) -> list[list[float]]:
 
 def patrol_geojson(patrol: Patrol, actor: Any, finding_label: str = "") -> str:
     """The used fixes as a LineString (``role: self``, simplified to ~2 m) and the findings the
-    reader may open as points (``role: child``, linked to their case): the map of the patrol
-    page. '' when there is nothing."""
+    reader may open as points (``role: child``, linked to their case), over the patrol's grid:
+    the map of the patrol page. '' when there is no track and no finding to show."""
     coordinates = [
         [lng, lat] for lng, lat in track_of(patrol).filter(flag="").values_list("lng", "lat")
     ]
@@ -183,6 +183,8 @@ def patrol_geojson(patrol: Patrol, actor: Any, finding_label: str = "") -> str:
         features.append(_feature(point, name, "child", case.get_absolute_url()))
     if not features:
         return ""
+    if patrol.grid.boundary:  # the grid underneath: a track alone gives no sense of place
+        features.insert(0, _feature(patrol.grid.boundary, "", "self", ""))
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
 
 

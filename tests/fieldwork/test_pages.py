@@ -323,7 +323,8 @@ def test_the_patrol_page_draws_the_track_and_findings(client, world, worker, ope
     upload(client, open_patrol, {"points": points})
     response = client.get(reverse("fieldwork:patrol_detail", args=[open_patrol.pk]))
     geojson = json.loads(response.context["geojson"])
-    line = geojson["features"][0]["geometry"]
+    grid, line = (feature["geometry"] for feature in geojson["features"][:2])
+    assert grid == world.grid_a1x.boundary  # the grid underneath the track
     assert line["type"] == "LineString"
     html = response.content.decode()
     assert (
@@ -503,7 +504,7 @@ def test_a_long_track_is_drawn_simplified(client, world, worker):
         worker, world.grid_a1x, points, started_at=start, ended_at=start + timedelta(hours=1)
     )
     geojson = json.loads(selectors.patrol_geojson(patrol, worker))
-    line = geojson["features"][0]["geometry"]["coordinates"]
+    line = geojson["features"][1]["geometry"]["coordinates"]  # after the grid
     assert len(line) <= 10
     assert line[0] == [points[0]["lng"], points[0]["lat"]]
     assert line[-1] == [points[-1]["lng"], points[-1]["lat"]]
