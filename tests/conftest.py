@@ -18,6 +18,14 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (the grid map keeps its data for a minute)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def messages_in_english():
     """Service refusals are asserted in English; pages still follow each request's language
     (zh-hans by default), since the locale middleware activates its own per request."""

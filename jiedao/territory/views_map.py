@@ -15,18 +15,21 @@ territory is 404, a malformed code or an unknown indicator 400. Figures come fro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from types import SimpleNamespace
 from typing import Any
 
 import shapely
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
@@ -277,6 +280,22 @@ def feature_collection(request: HttpRequest, node: Any) -> dict[str, Any]:
     }
 
 
+def cached_collection(request: HttpRequest, node: Any) -> str:
+    """``feature_collection`` as JSON, shared for CACHE_SECONDS by the users whose record scope
+    is the same (the counts depend on nothing else; the language names the indicators). A whole
+    district's counts take about a second to gather: the map need not be newer than a minute."""
+    scope = scope_of(request.user)
+    seen = "*" if scope.everything else ",".join(sorted(scope.prefixes))
+    fingerprint = f"{get_language()}|{node.code}|{seen}".encode()
+    key = "territory.map_data:" + hashlib.sha256(fingerprint).hexdigest()
+    text = cache.get(key)
+    if text is None:
+        collection = feature_collection(request, node)
+        text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
+        cache.set(key, text, CACHE_SECONDS)
+    return text
+
+
 def _json_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"detail": message}, status=status)
 
@@ -289,11 +308,7 @@ def map_data(request: HttpRequest) -> HttpResponse:
         node = _area(request)
     except AreaError as error:
         return _json_error(error.status, error.message)
-    response = JsonResponse(
-        feature_collection(request, node),
-        content_type="application/geo+json",
-        json_dumps_params={"ensure_ascii": False, "separators": (",", ":")},
-    )
+    response = HttpResponse(cached_collection(request, node), content_type="application/geo+json")
     # Counts of the user's own territory: never in a shared cache, briefly in the browser.
     patch_cache_control(response, private=True, max_age=CACHE_SECONDS)
     return response
