@@ -293,6 +293,8 @@ JIEDAO_SITE_NAME = _("Jiedao")
 JIEDAO_MAP_TILE_URL = env("JIEDAO_MAP_TILE_URL", "")
 # Credit line the tile provider requires (Tianditu: "天地图 GS(…)号"); see docs/map.md.
 JIEDAO_MAP_TILE_ATTRIBUTION = env("JIEDAO_MAP_TILE_ATTRIBUTION", "")
+# Days the server remembers a phone's form key (a resend after that would count again).
+JIEDAO_SENT_FORM_DAYS = int(env("JIEDAO_SENT_FORM_DAYS", "180"))
 # The letters or digits of {s} in the tile URL (Tianditu: 01234567 for t0 … t7).
 JIEDAO_MAP_TILE_SUBDOMAINS = env("JIEDAO_MAP_TILE_SUBDOMAINS", "")
 NINJA_PAGINATION_PER_PAGE = 50

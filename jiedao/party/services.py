@@ -23,7 +23,8 @@ from jiedao.party.models import (
     level_of,
     parent_node_code,
 )
-from jiedao.registry.models import Person
+from jiedao.registry import care
+from jiedao.registry.models import CareGroup, CareTag, Person
 from jiedao.territory.models import Building
 
 MINIMUM_AGE = 18
@@ -147,6 +148,7 @@ def add_member(
         except IntegrityError as error:  # recorded by someone else a moment ago
             raise _already_member() from error
     log_action(actor, "party.member.add", member, after=snapshot(member))
+    _keep_party_tag(actor, person, member=True)
     return member
 
 
@@ -176,6 +178,18 @@ def remove_member(actor: Any, member: PartyMember, reason: str) -> None:
     log_action(actor, "party.member.remove", member, before=before, note=reason.strip())
     with unscoped():
         member.delete()
+    _keep_party_tag(actor, member.person, member=False)
+
+
+def _keep_party_tag(actor: Any, person: Person, *, member: bool) -> None:
+    """The registry's 党员 care group follows the party records: a member is in it (once, if
+    already tagged by hand), a person taken off the records is not."""
+    with unscoped():
+        tag = CareTag.all_objects.filter(person=person, group=CareGroup.PARTY_MEMBER).first()
+    if member and tag is None:
+        care.tag_person(actor, person, CareGroup.PARTY_MEMBER)
+    elif not member and tag is not None:
+        care.untag_person(actor, tag)
 
 
 def _already_member() -> ValidationError:

@@ -13,6 +13,8 @@ from jiedao.audit.models import AuditEntry
 from jiedao.core.scopes import unscoped
 from jiedao.party import services
 from jiedao.party.models import Form, Level, PartyMember, PartyOrganisation
+from jiedao.registry import care
+from jiedao.registry.models import CareGroup, CareTag
 from tests import factories as f
 from tests.party.conftest import member_count, people_in
 
@@ -269,3 +271,24 @@ def test_remove_member_needs_a_reason_and_is_audited(world, party, role_users):
     with unscoped():
         entry = AuditEntry.objects.get(action="party.member.remove")
     assert entry.note == "组织关系转出" and entry.before["person"] == world.persons["a1x"].pk
+
+
+def _party_tags(person):
+    with unscoped():
+        return CareTag.all_objects.filter(person=person, group=CareGroup.PARTY_MEMBER).count()
+
+
+def test_the_registrys_party_member_group_follows_the_party_records(world, party, role_users):
+    """Added as a member: in the 党员 care group (once, even if already tagged by hand);
+    taken off: out of it."""
+    actor = role_users[Role.WORKSTATION_STAFF]
+    first, second = people_in(world.buildings["a1x"], 2)
+    assert _party_tags(first) == _party_tags(second) == 0
+    member = services.add_member(actor, party.group_a1x, first)
+    assert _party_tags(first) == 1
+    care.tag_person(actor, second, CareGroup.PARTY_MEMBER)
+    services.add_member(actor, party.group_a1x, second)
+    assert _party_tags(second) == 1
+    services.remove_member(actor, member, "组织关系转出")
+    assert _party_tags(first) == 0 and _party_tags(second) == 1
+    assert {"registry.care.tag", "registry.care.untag"} <= set(audit_actions())
