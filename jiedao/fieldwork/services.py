@@ -137,7 +137,7 @@ def start_patrol(actor: Any, grid: Grid, key: str = "", *, at: Any = None) -> Pa
     if (earlier := _sent(actor, key, START)) is not None:
         return _patrol(earlier.object_id)
     if selectors.open_patrol(actor) is not None:
-        raise _already_on_patrol()
+        return _first_start(actor, key)
     started_at = client_time(at)
     if (previous_end := _last_end(actor)) is not None:
         started_at = max(started_at, previous_end)
@@ -148,12 +148,18 @@ def start_patrol(actor: Any, grid: Grid, key: str = "", *, at: Any = None) -> Pa
             _remember(actor, key, START, patrol.pk)
             log_action(actor, "fieldwork.patrol.start", patrol, after=_facts(patrol))
     except IntegrityError:
-        if (earlier := _sent(actor, key, START)) is not None:
-            return _patrol(earlier.object_id)  # a concurrent resend won the race
-        if selectors.open_patrol(actor) is not None:
-            raise _already_on_patrol() from None
+        if _sent(actor, key, START) is not None or selectors.open_patrol(actor) is not None:
+            return _first_start(actor, key)
         raise
     return patrol
+
+
+def _first_start(actor: Any, key: str) -> Patrol:
+    """The worker is on a patrol already: the one this same start made, when a resend of it won
+    the race (it committed after our first look), else a refusal."""
+    if (earlier := _sent(actor, key, START)) is not None:
+        return _patrol(earlier.object_id)
+    raise _already_on_patrol()
 
 
 def _last_end(worker: Any) -> datetime | None:
